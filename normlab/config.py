@@ -1,0 +1,113 @@
+"""TrainConfig: every knob of a run in one dataclass, shared by the CLI, the app and notebooks."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from normlab.registry import BATCH_DEPENDENT, NORMS
+
+DATASETS = ("spirals", "circles", "xor", "gaussians", "digits")
+IMAGE_DATASETS = ("digits",)
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+INITS = ("kaiming", "xavier", "normal")
+NORM_POSITIONS = ("before", "after")
+DEVICES = ("cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot train, with a message that says why and what to do."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run. Two equal configs give the same numbers (on one device)."""
+
+    norm: str = "batch"  # one of registry.NORMS: none, batch, layer, rms, group, dyt
+    dataset: str = "digits"  # real 8x8 handwriting; the 2-D toy sets show what LN does to radius
+    model: str = "mlp"  # mlp, or cnn (image datasets only) where BN and LN truly differ
+    depth: int = 6  # hidden layers: deep enough that un-normalised activations drift
+    width: int = 64  # units per hidden layer (channels for the cnn)
+    activation: str = "relu"
+    norm_position: str = "before"  # norm before the activation (Ioffe & Szegedy) or after it
+    init: str = "kaiming"  # kaiming suits relu; xavier suits tanh/sigmoid; normal is std 1
+    init_gain: float = 1.0  # multiplies every initial weight: >1 explodes, <1 vanishes
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "momentum"  # sgd, momentum (0.9) or adam
+    steps: int = 300  # a few seconds on a laptop CPU
+    seed: int = 0  # same seed, same initial weights and batches whatever the norm
+    bn_momentum: float | None = 0.1  # weight of the new batch in BN's running stats; None averages
+    n_samples: int = 2000  # synthetic datasets only; digits has 1797
+    noise: float = 0.1  # synthetic datasets only: std of the Gaussian jitter
+    val_fraction: float = 0.25
+    eval_every: int = 10  # steps between validation points (a metrics row)
+    record_every: int = 10  # steps between per-layer snapshots (histograms, stats, gradients)
+    bins: int = 40  # histogram bins per layer and snapshot
+    threads: int = 1  # torch CPU threads for this run: a server trains many runs at once
+    device: str = "cpu"  # cuda runs there when torch sees a GPU
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed, validated."""
+        return dataclasses.replace(self, **changes).validated()
+
+    def validated(self) -> TrainConfig:
+        """Self, or a ConfigError that names the field, the value and what would work."""
+        _choice("norm", self.norm, tuple(NORMS))
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("model", self.model, MODELS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("init", self.init, INITS)
+        _choice("norm_position", self.norm_position, NORM_POSITIONS)
+        _choice("device", self.device, DEVICES)
+        for name, (lo, hi) in LIMITS.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ConfigError(f"{name} must be between {lo} and {hi} (got {value})")
+        if self.bn_momentum is not None and not 0 < self.bn_momentum <= 1:
+            raise ConfigError(f"bn_momentum must be in (0, 1] or None (got {self.bn_momentum})")
+        if self.model == "cnn" and self.dataset not in IMAGE_DATASETS:
+            raise ConfigError(
+                f"the cnn needs images: pick dataset {' or '.join(IMAGE_DATASETS)} "
+                f"(got {self.dataset}), or use the mlp"
+            )
+        if self.batch_size == 1 and self.norm in BATCH_DEPENDENT:
+            raise ConfigError(
+                "Batch norm cannot train with batch size 1: it normalises each unit with the mean "
+                "and variance over the batch, and one value has no variance (its output would be "
+                "all zeros). Use a batch size of at least 2, or layer or RMS norm, which normalise "
+                "each example on its own."
+            )
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+# Inclusive ranges for the numeric fields: the CLI, the app's sliders and URL clamping read these.
+LIMITS: dict[str, tuple[float, float]] = {
+    "depth": (1, 64),
+    "width": (2, 1024),
+    "init_gain": (0.01, 100.0),
+    "batch_size": (1, 1024),
+    "lr": (1e-6, 100.0),
+    "steps": (1, 100_000),
+    "seed": (0, 2**31 - 1),
+    "n_samples": (100, 100_000),
+    "noise": (0.0, 5.0),
+    "val_fraction": (0.05, 0.9),
+    "eval_every": (1, 100_000),
+    "record_every": (1, 100_000),
+    "bins": (5, 200),
+    "threads": (0, 256),
+}
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))

@@ -1,0 +1,215 @@
+"""The training loop: `stream(cfg)` yields the growing Run at each snapshot; `train` runs it out."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from normlab.config import ConfigError, TrainConfig
+from normlab.data import BatchStream, load_dataset
+from normlab.models import build_model
+from normlab.recorder import Recorder, Table
+
+METRIC_COLUMNS = ("step", "examples", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                  "wall_time")
+
+
+@dataclass
+class Run:
+    """What a run produced: tidy frames, how it ended and why.
+
+    status is "running" while `stream` is still going, then "finished", "diverged" (the loss
+    became NaN or infinite at `diverged_at`; `message` says what to try) or "stopped" (the
+    consumer closed the stream early). Frames grow while the run streams.
+    """
+
+    config: TrainConfig
+    status: str = "running"
+    step: int = 0  # optimizer updates done so far
+    diverged_at: int | None = None
+    message: str = ""
+    wall_time: float = 0.0  # seconds since the start, excluding data loading and model building
+    num_params: int = 0
+    _metrics: Table = field(default_factory=lambda: Table(METRIC_COLUMNS))
+    _recorder_tables: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per evaluation: step, examples seen, train loss/accuracy since the last row,
+        validation loss and accuracy (eval mode), wall_time in seconds since the start."""
+        return self._metrics.frame
+
+    @property
+    def layer_stats(self) -> pd.DataFrame:
+        """One row per (step, layer, point): mean, std, p15/p50/p85, saturated, dead, ..."""
+        return self._table("stats", ("step", "layer", "point"))
+
+    @property
+    def histograms(self) -> pd.DataFrame:
+        """One row per (step, layer, point, bin): bin_left, bin_right, count."""
+        return self._table("histograms", ("step", "layer", "point", "bin_left", "count"))
+
+    @property
+    def gradients(self) -> pd.DataFrame:
+        """One row per (step, layer): weight and output gradient norms, update:data ratio."""
+        return self._table("gradients", ("step", "layer", "weight_grad_norm"))
+
+    def _table(self, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+        table = self._recorder_tables.get(name)
+        return table.frame if table is not None else pd.DataFrame(columns=list(columns))
+
+    @property
+    def final(self) -> dict:
+        """The last evaluation as a dict (empty before the first one)."""
+        frame = self.metrics
+        return {} if frame.empty else frame.iloc[-1].to_dict()
+
+    def summary(self) -> dict:
+        final = self.final
+        return {
+            "status": self.status,
+            "steps_run": self.step,
+            "diverged": self.status == "diverged",
+            "diverged_at": self.diverged_at,
+            "message": self.message,
+            "final_val_accuracy": final.get("val_accuracy"),
+            "final_val_loss": final.get("val_loss"),
+            "final_train_loss": final.get("train_loss"),
+            "wall_time": round(self.wall_time, 4),
+            "num_params": self.num_params,
+        }
+
+
+def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9 if cfg.optimizer == "momentum" else 0.0)
+
+
+def _set_bn_momentum(model: torch.nn.Module, momentum: float | None) -> None:
+    for module in model.modules():
+        if hasattr(module, "running_mean") and hasattr(module, "momentum"):
+            module.momentum = momentum
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's CPU threads for this run (0 leaves torch's default)."""
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Loss and accuracy in eval mode (batch norm uses its running statistics)."""
+    was_training = model.training
+    model.eval()
+    logits = model(x)
+    model.train(was_training)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
+    """Train `cfg`, yielding the same growing Run after every snapshot and at the end.
+
+    A snapshot is taken every `record_every` steps (the training forward/backward of that step
+    is instrumented) and validation runs every `eval_every` steps. Closing the generator stops
+    training between snapshots and marks the run "stopped"; the frames so far are kept.
+
+    Raises:
+        ConfigError: the config cannot train (e.g. batch norm with batch size 1).
+    """
+    cfg = cfg.validated()
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
+    set_threads(cfg.threads)
+    data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
+    data = data.to(cfg.device)
+    model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
+    _set_bn_momentum(model, cfg.bn_momentum)
+    optimizer = _optimizer(cfg, model.parameters())
+    batches = BatchStream(len(data.y_train), cfg.batch_size, cfg.seed)
+    run = Run(cfg, num_params=sum(p.numel() for p in model.parameters()))
+    recorder = Recorder(model, cfg.bins, cfg.activation) if record else None
+    if recorder is not None:
+        run._recorder_tables = {"stats": recorder.stats, "histograms": recorder.histograms,
+                                "gradients": recorder.gradients}
+    start = time.perf_counter()
+    losses = torch.zeros((), device=cfg.device)
+    correct = torch.zeros((), device=cfg.device)
+    seen = 0
+
+    def log_metrics(step: int) -> None:
+        val_loss, val_accuracy = evaluate(model, data.x_val, data.y_val)
+        run._metrics.append(
+            step=step, examples=step * batches.batch_size,
+            train_loss=float(losses) / seen if seen else math.nan,
+            train_accuracy=float(correct) / (seen * batches.batch_size) if seen else math.nan,
+            val_loss=val_loss, val_accuracy=val_accuracy,
+            wall_time=time.perf_counter() - start,
+        )
+
+    try:
+        log_metrics(0)
+        for step in range(cfg.steps):
+            snapshot = recorder is not None and (step % cfg.record_every == 0
+                                                 or step == cfg.steps - 1)
+            if snapshot:
+                recorder.active, recorder.step = True, step
+            index = batches.next()
+            x, y = data.x_train[index], data.y_train[index]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                run.status, run.diverged_at = "diverged", step
+                run.message = _divergence_message(cfg, step, loss.item())
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if snapshot:
+                recorder.active = False
+                recorder.before_update()
+            optimizer.step()
+            if snapshot:
+                recorder.after_update()
+            run.step = step + 1
+            losses += loss.detach()
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += 1
+            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+                log_metrics(run.step)
+                losses.zero_(), correct.zero_()
+                seen = 0
+            if snapshot and run.step < cfg.steps:
+                run.wall_time = time.perf_counter() - start
+                yield run
+        else:
+            run.status = "finished"
+        run.wall_time = time.perf_counter() - start
+        yield run
+    finally:
+        if recorder is not None:
+            recorder.active = False
+            recorder.remove()
+        if run.status == "running":
+            run.status, run.message = "stopped", f"Stopped after {run.step} steps."
+            run.wall_time = time.perf_counter() - start
+
+
+def _divergence_message(cfg: TrainConfig, step: int, loss: float) -> str:
+    return (
+        f"Training diverged at step {step}: the loss became {loss}. The updates grew too large "
+        f"for the weights to recover. Try a smaller learning rate (now {cfg.lr:g}), a smaller "
+        f"init gain (now {cfg.init_gain:g}), or a norm layer."
+    )
+
+
+def train(cfg: TrainConfig, record: bool = True) -> Run:
+    """Train `cfg` to the end (or to divergence) and return the Run. See `stream`."""
+    *_, run = stream(cfg, record=record)
+    return run
