@@ -1,0 +1,533 @@
+r"""Normalization math written out by hand: the forward pass and the backward pass.
+
+Each norm is a :class:`torch.autograd.Function` whose ``backward`` is the gradient derived
+on paper, not one autograd works out. The modules in :mod:`normlab.norms` own parameters,
+buffers and train/eval mode, and call the plain functions at the bottom of this file.
+
+Notation shared by the docstrings. For one set of :math:`n` values normalised together:
+
+.. math::
+    \mu = \tfrac1n \textstyle\sum_i x_i, \qquad
+    \sigma^2 = \tfrac1n \textstyle\sum_i (x_i - \mu)^2 \ \text{(biased)}, \qquad
+    r = 1 / \sqrt{\sigma^2 + \epsilon}, \qquad
+    \hat x_i = (x_i - \mu)\, r, \qquad y_i = \gamma \hat x_i + \beta
+
+:math:`dy = \partial L / \partial y` is the gradient arriving from above and
+:math:`d\hat x = \gamma \cdot dy` the gradient reaching :math:`\hat x`.
+
+The one result every backward below rests on: :math:`\mu` and :math:`r` depend on every
+:math:`x_i` of the set, so
+
+.. math::
+    dx_i = \tfrac{r}{n}\Big(n\, d\hat x_i - \textstyle\sum_j d\hat x_j
+           - \hat x_i \sum_j d\hat x_j \hat x_j\Big)
+
+The middle term is the path through :math:`\mu`, the last one the path through :math:`\sigma`.
+RMS norm has no :math:`\mu`, so it keeps only the first and last terms.
+
+Half-precision inputs (float16, bfloat16) are computed in float32 and cast back, as torch does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = [
+    "BatchNormFunction",
+    "LayerNormFunction",
+    "RMSNormFunction",
+    "GroupNormFunction",
+    "batch_norm",
+    "layer_norm",
+    "rms_norm",
+    "group_norm",
+    "dyt",
+]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _upcast(t: Tensor | None) -> Tensor | None:
+    """The tensor in float32 if it is half precision, else unchanged."""
+    if t is not None and t.dtype in _LOW_PRECISION:
+        return t.float()
+    return t
+
+
+def _affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """y = weight * xhat + bias, with either one allowed to be missing."""
+    if weight is not None and bias is not None:
+        return torch.addcmul(bias, xhat, weight)  # one pass instead of two
+    if weight is not None:
+        return xhat * weight
+    if bias is not None:
+        return xhat + bias
+    return xhat
+
+
+def _standardize(x: Tensor, dim: int | tuple[int, ...], eps: float):
+    """(xhat, invstd, mean, var) over `dim`, statistics kept as size-1 dims, var biased."""
+    var, mean = torch.var_mean(x, dim=dim, correction=0, keepdim=True)
+    invstd = torch.rsqrt(var + eps)
+    xhat = torch.addcmul(-mean * invstd, x, invstd)  # (x - mean) * invstd in one pass
+    return xhat, invstd, mean, var
+
+
+def _standardize_backward(
+    dxhat: Tensor, xhat: Tensor, invstd: Tensor, sum_dxhat: Tensor, sum_dxhat_xhat: Tensor, n: int
+) -> Tensor:
+    """dx = invstd/n * (n*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), the sums given per set."""
+    # Two fused passes: a per-set affine map of xhat, then + invstd * dxhat.
+    dx = torch.addcmul(sum_dxhat * invstd * (-1 / n), xhat, sum_dxhat_xhat * invstd * (-1 / n))
+    return dx.addcmul_(dxhat, invstd)
+
+
+def _check_normalized_shape(x: Tensor, normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """normalized_shape as a tuple, after checking that it matches the last dims of x."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
+        raise ValueError(
+            f"normalized_shape={list(shape)} must match the last dims of the input, "
+            f"expected input of shape [*, {', '.join(map(str, shape))}], "
+            f"got {list(x.shape)}"
+        )
+    return shape
+
+
+def _param_dtypes(weight: Tensor | None, bias: Tensor | None) -> tuple:
+    return (None if weight is None else weight.dtype, None if bias is None else bias.dtype)
+
+
+def _to(grad: Tensor | None, dtype: torch.dtype | None) -> Tensor | None:
+    """The gradient in the dtype of the tensor it belongs to."""
+    return grad if grad is None or dtype is None or grad.dtype == dtype else grad.to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch norm: statistics per channel, over the batch and every spatial position.
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchNormFunction(torch.autograd.Function):
+    r"""Batch normalization with a hand-written backward.
+
+    Input :math:`x` of shape :math:`(N, C, *)`; channel :math:`c` is normalised over its
+    :math:`n = N \cdot \prod *` values in the batch.
+
+    Forward, with batch statistics (training, or no running statistics):
+
+    .. math::
+        \mu_c = \tfrac1n \textstyle\sum x, \quad
+        \sigma^2_c = \tfrac1n \textstyle\sum (x - \mu_c)^2, \quad
+        r_c = (\sigma^2_c + \epsilon)^{-1/2}, \quad
+        \hat x = (x - \mu_c)\, r_c, \quad y = \gamma_c \hat x + \beta_c
+
+    Backward (sums over the :math:`n` values of channel :math:`c`):
+
+    .. math::
+        d\beta_c = \textstyle\sum dy, \qquad d\gamma_c = \textstyle\sum dy\, \hat x
+
+        dx = \tfrac{r_c}{n}\big(n\, d\hat x - \textstyle\sum d\hat x
+             - \hat x \sum d\hat x\, \hat x\big)
+           = \gamma_c r_c \big(dy - \tfrac{d\beta_c}{n} - \hat x\, \tfrac{d\gamma_c}{n}\big)
+
+    The second form holds because :math:`\gamma_c` is constant within the sums, so the two
+    sums the input gradient needs are exactly the two parameter gradients.
+
+    With given statistics (eval mode) :math:`\mu_c, \sigma^2_c` are constants, the layer is a
+    per-channel affine map and :math:`dx = \gamma_c r_c\, dy`.
+
+    ``forward(x, weight, bias, mean, var, eps)``: pass ``mean = var = None`` to use batch
+    statistics. Returns ``(y, mean, var)``: the (biased) statistics used, of shape :math:`(C,)`,
+    without gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps):
+        x32, w32, b32 = _upcast(x), _upcast(weight), _upcast(bias)
+        channel_shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)  # (1, C, 1, ...)
+        dims = (0,) + tuple(range(2, x.dim()))  # every dim but the channel
+        ctx.use_batch_stats = mean is None
+        if ctx.use_batch_stats:
+            xhat, invstd, mean, var = _standardize(x32, dims, eps)  # (N, C, *), (1, C, 1, ...)
+            mean, var = mean.view(-1), var.view(-1)  # (C,)
+        else:
+            invstd = torch.rsqrt(_upcast(var) + eps).view(channel_shape)
+            xhat = torch.addcmul(-_upcast(mean).view(channel_shape) * invstd, x32, invstd)
+        if w32 is not None:
+            w32 = w32.view(channel_shape)
+        if b32 is not None:
+            b32 = b32.view(channel_shape)
+        y = _affine(xhat, w32, b32)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.dims, ctx.n = dims, x.numel() // x.shape[1]
+        ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
+        ctx.mark_non_differentiable(mean, var)
+        return y.to(x.dtype), mean, var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        xhat, invstd, weight = ctx.saved_tensors
+        dy = _upcast(grad_y)
+        channel_shape = invstd.shape  # (1, C, 1, ...)
+        grad_bias = dy.sum(ctx.dims)  # (C,)
+        grad_weight = (dy * xhat).sum(ctx.dims)  # (C,)
+        scale = invstd.view(-1) if weight is None else _upcast(weight) * invstd.view(-1)  # (C,)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            if ctx.use_batch_stats:
+                shift = (scale * grad_bias * (-1 / ctx.n)).view(channel_shape)
+                coef = (scale * grad_weight * (-1 / ctx.n)).view(channel_shape)
+                grad_x = torch.addcmul(shift, xhat, coef).addcmul_(dy, scale.view(channel_shape))
+            else:
+                grad_x = dy * scale.view(channel_shape)
+        x_dtype, w_dtype, b_dtype = ctx.dtypes
+        return (
+            _to(grad_x, x_dtype),
+            _to(grad_weight, w_dtype) if ctx.needs_input_grad[1] else None,
+            _to(grad_bias, b_dtype) if ctx.needs_input_grad[2] else None,
+            None,
+            None,
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer norm: statistics per example, over its last len(normalized_shape) dims.
+# ---------------------------------------------------------------------------------------------
+
+
+class LayerNormFunction(torch.autograd.Function):
+    r"""Layer normalization with a hand-written backward.
+
+    The input is viewed as :math:`(M, D)`: :math:`M` examples (all leading dims) of
+    :math:`D = \prod` ``normalized_shape`` features. Each row is normalised on its own:
+
+    .. math::
+        \mu = \tfrac1D \textstyle\sum_j x_j, \quad
+        \sigma^2 = \tfrac1D \textstyle\sum_j (x_j - \mu)^2, \quad
+        r = (\sigma^2 + \epsilon)^{-1/2}, \quad
+        \hat x_j = (x_j - \mu)\, r, \quad y_j = \gamma_j \hat x_j + \beta_j
+
+    Backward (sums over the :math:`D` features of a row, except for the parameters, whose
+    gradients sum over the :math:`M` rows):
+
+    .. math::
+        d\beta_j = \textstyle\sum_{rows} dy_j, \qquad
+        d\gamma_j = \textstyle\sum_{rows} dy_j\, \hat x_j, \qquad d\hat x_j = \gamma_j\, dy_j
+
+        dx_j = \tfrac{r}{D}\big(D\, d\hat x_j - \textstyle\sum_k d\hat x_k
+               - \hat x_j \sum_k d\hat x_k \hat x_k\big)
+
+    The row sums are matrix-vector products: :math:`\sum_k d\hat x_k = dy \cdot \gamma` and
+    :math:`\sum_k d\hat x_k \hat x_k = (dy\, \hat x) \cdot \gamma`, reusing the product that
+    :math:`d\gamma` needs.
+
+    ``forward(x, normalized_shape, weight, bias, eps)`` with ``normalized_shape`` a tuple.
+    """
+
+    @staticmethod
+    def forward(ctx, x, normalized_shape, weight, bias, eps):
+        features = math.prod(normalized_shape)
+        x32 = _upcast(x).reshape(-1, features)  # (M, D)
+        w32 = None if weight is None else _upcast(weight).reshape(features)  # (D,)
+        b32 = None if bias is None else _upcast(bias).reshape(features)  # (D,)
+        xhat, invstd, _, _ = _standardize(x32, -1, eps)  # (M, D), (M, 1)
+        y = _affine(xhat, w32, b32)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
+        ctx.param_shape = normalized_shape
+        return y.view(x.shape).to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        xhat, invstd, weight = ctx.saved_tensors
+        rows, features = xhat.shape
+        dy = _upcast(grad_y).reshape(rows, features)  # (M, D)
+        dy_xhat = dy * xhat  # (M, D)
+        if weight is None:
+            dxhat = dy
+            sum_dxhat = dy.sum(-1, keepdim=True)  # (M, 1)
+            sum_dxhat_xhat = dy_xhat.sum(-1, keepdim=True)  # (M, 1)
+        else:
+            w32 = _upcast(weight).reshape(features)  # (D,)
+            dxhat = dy * w32
+            sum_dxhat = (dy @ w32).unsqueeze(-1)  # (M, 1)
+            sum_dxhat_xhat = (dy_xhat @ w32).unsqueeze(-1)  # (M, 1)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _standardize_backward(
+                dxhat, xhat, invstd, sum_dxhat, sum_dxhat_xhat, features
+            ).view(grad_y.shape)
+        x_dtype, w_dtype, b_dtype = ctx.dtypes
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[2]:
+            grad_weight = _to(dy_xhat.sum(0).view(ctx.param_shape), w_dtype)
+        if ctx.needs_input_grad[3]:
+            grad_bias = _to(dy.sum(0).view(ctx.param_shape), b_dtype)
+        return _to(grad_x, x_dtype), None, grad_weight, grad_bias, None
+
+
+# ---------------------------------------------------------------------------------------------
+# RMS norm: like layer norm, without the mean.
+# ---------------------------------------------------------------------------------------------
+
+
+class RMSNormFunction(torch.autograd.Function):
+    r"""Root-mean-square normalization with a hand-written backward.
+
+    The input is viewed as :math:`(M, D)` like in layer norm. Nothing is subtracted; each row
+    is divided by its root mean square:
+
+    .. math::
+        r = \Big(\tfrac1D \textstyle\sum_j x_j^2 + \epsilon\Big)^{-1/2}, \quad
+        \hat x_j = x_j\, r, \quad y_j = \gamma_j \hat x_j
+
+    Backward. With no mean there is no :math:`\sum d\hat x` term; the path through
+    :math:`r` is the same as layer norm's path through :math:`\sigma`:
+
+    .. math::
+        d\gamma_j = \textstyle\sum_{rows} dy_j\, \hat x_j, \qquad d\hat x_j = \gamma_j\, dy_j
+
+        dx_j = r\,\big(d\hat x_j - \hat x_j\, \tfrac1D \textstyle\sum_k d\hat x_k \hat x_k\big)
+
+    ``forward(x, normalized_shape, weight, eps)`` with ``normalized_shape`` a tuple and
+    ``eps`` a float.
+    """
+
+    @staticmethod
+    def forward(ctx, x, normalized_shape, weight, eps):
+        features = math.prod(normalized_shape)
+        x32 = _upcast(x).reshape(-1, features)  # (M, D)
+        mean_square = torch.linalg.vecdot(x32, x32).unsqueeze(-1) / features  # (M, 1)
+        invrms = torch.rsqrt(mean_square.add_(eps))  # (M, 1)
+        xhat = x32 * invrms  # (M, D)
+        y = xhat if weight is None else xhat * _upcast(weight).reshape(features)
+        ctx.save_for_backward(xhat, invrms, weight)
+        ctx.dtypes = (x.dtype, None if weight is None else weight.dtype)
+        ctx.param_shape = normalized_shape
+        return y.view(x.shape).to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        xhat, invrms, weight = ctx.saved_tensors
+        rows, features = xhat.shape
+        dy = _upcast(grad_y).reshape(rows, features)  # (M, D)
+        dy_xhat = dy * xhat  # (M, D)
+        if weight is None:
+            dxhat = dy
+            sum_dxhat_xhat = dy_xhat.sum(-1, keepdim=True)  # (M, 1)
+        else:
+            w32 = _upcast(weight).reshape(features)  # (D,)
+            dxhat = dy * w32
+            sum_dxhat_xhat = (dy_xhat @ w32).unsqueeze(-1)  # (M, 1)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.mul(xhat, sum_dxhat_xhat * invrms * (-1 / features))
+            grad_x = grad_x.addcmul_(dxhat, invrms).view(grad_y.shape)
+        x_dtype, w_dtype = ctx.dtypes
+        grad_weight = None
+        if ctx.needs_input_grad[2]:
+            grad_weight = _to(dy_xhat.sum(0).view(ctx.param_shape), w_dtype)
+        return _to(grad_x, x_dtype), None, grad_weight, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Group norm: statistics per example and per group of channels.
+# ---------------------------------------------------------------------------------------------
+
+
+class GroupNormFunction(torch.autograd.Function):
+    r"""Group normalization with a hand-written backward.
+
+    Input :math:`(N, C, *)`; the :math:`C` channels are split into :math:`G` groups of
+    :math:`C/G`, and each (example, group) set of :math:`K = (C/G) \cdot \prod *` values is
+    normalised on its own, exactly like a layer-norm row. The affine map is per channel:
+    :math:`y = \gamma_c \hat x + \beta_c`.
+
+    Backward (sums over the :math:`K` values of one example's group, except for the
+    parameters, whose gradients sum over examples and positions of channel :math:`c`):
+
+    .. math::
+        d\beta_c = \textstyle\sum dy, \qquad d\gamma_c = \textstyle\sum dy\, \hat x, \qquad
+        d\hat x = \gamma_c\, dy
+
+        dx = \tfrac{r}{K}\big(K\, d\hat x - \textstyle\sum d\hat x
+             - \hat x \sum d\hat x\, \hat x\big)
+
+    Both group sums are built from per-(example, channel) sums of :math:`dy` and
+    :math:`dy\,\hat x`, weighted by :math:`\gamma_c`, so each big tensor is read once.
+
+    ``forward(x, num_groups, weight, bias, eps)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, num_groups, weight, bias, eps):
+        batch, channels = x.shape[:2]
+        channel_shape = (1, channels) + (1,) * (x.dim() - 2)  # (1, C, 1, ...)
+        x32 = _upcast(x).reshape(batch, num_groups, -1)  # (N, G, K)
+        xhat, invstd, _, _ = _standardize(x32, -1, eps)  # (N, G, K), (N, G, 1)
+        xhat = xhat.view(x.shape)  # (N, C, *)
+        w32 = None if weight is None else _upcast(weight).view(channel_shape)
+        b32 = None if bias is None else _upcast(bias).view(channel_shape)
+        y = _affine(xhat, w32, b32)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
+        return y.to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        xhat, invstd, weight = ctx.saved_tensors
+        batch, channels = xhat.shape[:2]
+        groups = invstd.shape[1]
+        dy = _upcast(grad_y).reshape(batch, channels, -1)  # (N, C, S)
+        xhat3 = xhat.view(batch, channels, -1)  # (N, C, S)
+        dy_nc = dy.sum(-1)  # (N, C)
+        dy_xhat_nc = (dy * xhat3).sum(-1)  # (N, C)
+        grad_bias, grad_weight = dy_nc.sum(0), dy_xhat_nc.sum(0)  # (C,)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            if weight is None:
+                dxhat = dy
+            else:
+                w32 = _upcast(weight)  # (C,)
+                dxhat = dy * w32.view(1, channels, 1)
+                dy_nc, dy_xhat_nc = dy_nc * w32, dy_xhat_nc * w32
+            sum_dxhat = dy_nc.view(batch, groups, -1).sum(-1, keepdim=True)  # (N, G, 1)
+            sum_dxhat_xhat = dy_xhat_nc.view(batch, groups, -1).sum(-1, keepdim=True)
+            per_group = xhat.numel() // (batch * groups)  # K
+            grad_x = _standardize_backward(
+                dxhat.view(batch, groups, -1),
+                xhat.view(batch, groups, -1),
+                invstd,
+                sum_dxhat,
+                sum_dxhat_xhat,
+                per_group,
+            ).view(grad_y.shape)
+        x_dtype, w_dtype, b_dtype = ctx.dtypes
+        return (
+            _to(grad_x, x_dtype),
+            None,
+            _to(grad_weight, w_dtype) if ctx.needs_input_grad[2] else None,
+            _to(grad_bias, b_dtype) if ctx.needs_input_grad[3] else None,
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain functions the modules call.
+# ---------------------------------------------------------------------------------------------
+
+
+def _one_value_per_channel_error(x: Tensor) -> ValueError:
+    return ValueError(
+        "BatchNorm needs more than 1 value per channel when training "
+        f"(got input of shape {tuple(x.shape)}): a variance needs at least two values. "
+        "Use a batch size of at least 2, call model.eval(), or use layer or RMS norm, "
+        "which normalise each example on its own."
+    )
+
+
+def batch_norm(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch norm over dim 1 of x (N, C, *); updates the running statistics when training.
+
+    Batch statistics are used when ``training`` or when there are no running statistics.
+    The running update is ``running = (1 - momentum) * running + momentum * batch_stat`` with
+    the unbiased variance ``n / (n - 1) * var`` (the normalisation itself uses the biased one).
+    A cumulative average (``momentum=None`` in the module) is ``momentum = 1 / batches seen``.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"batch_norm expects input of shape (N, C, *), got {tuple(x.shape)}")
+    use_batch_stats = training or running_mean is None or running_var is None
+    if not use_batch_stats:
+        y, _, _ = BatchNormFunction.apply(x, weight, bias, running_mean, running_var, eps)
+        return y
+    n = x.numel() // x.shape[1]  # values per channel
+    if n <= 1:
+        raise _one_value_per_channel_error(x)
+    y, mean, var = BatchNormFunction.apply(x, weight, bias, None, None, eps)
+    if training and running_mean is not None and running_var is not None:
+        with torch.no_grad():
+            unbiased_var = var * (n / (n - 1))
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+            running_var.mul_(1 - momentum).add_(unbiased_var.to(running_var.dtype), alpha=momentum)
+    return y
+
+
+def layer_norm(
+    x: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Layer norm of x over its last len(normalized_shape) dims."""
+    shape = _check_normalized_shape(x, normalized_shape)
+    return LayerNormFunction.apply(x, shape, weight, bias, eps)
+
+
+def rms_norm(
+    x: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """RMS norm of x over its last len(normalized_shape) dims; eps=None is finfo(dtype).eps."""
+    shape = _check_normalized_shape(x, normalized_shape)
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps
+    return RMSNormFunction.apply(x, shape, weight, eps)
+
+
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Group norm of x (N, C, *) with C split into num_groups groups."""
+    if x.dim() < 2:
+        raise ValueError(f"group_norm expects input of shape (N, C, *), got {tuple(x.shape)}")
+    channels = x.shape[1]
+    if channels % num_groups != 0:
+        raise ValueError(
+            f"group_norm needs the channels ({channels}) to be divisible by "
+            f"num_groups ({num_groups})"
+        )
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and param.numel() != channels:
+            raise ValueError(
+                f"group_norm {name} has {param.numel()} values but the input has "
+                f"{channels} channels"
+            )
+    return GroupNormFunction.apply(x, num_groups, weight, bias, eps)
+
+
+def dyt(
+    x: Tensor, alpha: Tensor, weight: Tensor | None = None, bias: Tensor | None = None
+) -> Tensor:
+    """Dynamic Tanh (Zhu et al. 2025): weight * tanh(alpha * x) + bias, alpha a scalar.
+
+    Not a normalization: no statistics, just a learnable squashing that replaces one.
+    Autograd differentiates it. weight and bias broadcast against x as given.
+    """
+    return _affine(torch.tanh(alpha * x), weight, bias)
