@@ -1,0 +1,388 @@
+"""The command line: `normlab train` runs one config, `normlab sweep` runs a grid of them.
+
+Every TrainConfig field is an option (`batch_size` -> `--batch-size`), built from the dataclass
+itself: its type, its default, its why-comment as the help text, its choices (config's tuple
+named after it, e.g. `norm` -> NORMS) and its range (config.LIMITS). A value is checked by
+TrainConfig.validated(), so the CLI refuses exactly what the library refuses, as usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import inspect
+import itertools
+import json
+import math
+import re
+import sys
+import time
+import typing
+from pathlib import Path
+
+from normlab import __version__, config
+from normlab.config import LIMITS, ConfigError, TrainConfig
+from normlab.engine import Run, stream, train
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+DEFAULTS = TrainConfig()
+FRAMES = ("metrics", "layer_stats", "histograms", "gradients")  # one CSV each in `train --out`
+SWEEP_ALIASES = {"seed": ["--seeds"]}  # `--seeds 0,1,2` reads better in a grid
+RESULT_COLUMNS = ("final_val_accuracy", "final_val_loss", "final_train_loss", "status",
+                  "steps_run", "diverged_at", "wall_time", "reason")
+
+
+# --- options built from TrainConfig --------------------------------------------------------------
+def option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def choices_for(name: str) -> tuple[str, ...] | None:
+    """The allowed values of a text field: config's tuple named after it (norm -> NORMS)."""
+    allowed = getattr(config, f"{name.upper()}S", None)
+    return tuple(allowed) if allowed is not None else None
+
+
+def field_comments() -> dict[str, str]:
+    """The why-comment written after each TrainConfig field, used as its --help text."""
+    try:
+        source = inspect.getsource(TrainConfig)
+    except (OSError, TypeError):  # no source shipped: options still work, with less help
+        return {}
+    return dict(re.findall(r"^\s+(\w+): [^#\n]*#\s*(.+)$", source, flags=re.M))
+
+
+def _base_type(name: str) -> tuple[type, bool]:
+    """(the field's type, whether None is allowed), from the annotation `float | None`."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _number(value: float) -> str:
+    """A limit as people write it: 64, 0.05, 1e-06, 2147483647."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def parse_value(name: str, text: str):
+    """One command-line string as a value of field `name`, or an ArgumentTypeError saying why."""
+    base, optional = _base_type(name)
+    text = text.strip()
+    if optional and text.lower() == "none":
+        return None
+    if base is bool:
+        if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise argparse.ArgumentTypeError(f"expected true or false (got {text!r})")
+        return text.lower() in ("true", "yes", "1")
+    if base in (int, float):
+        try:
+            value = base(text)
+        except ValueError:
+            what = "a whole number" if base is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"expected {what}{' or none' if optional else ''} (got {text!r})"
+            ) from None
+    else:
+        value = text
+    problem = _field_problem(name, value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _field_problem(name: str, value) -> str | None:
+    """What TrainConfig.validated() says is wrong with this one value, whatever the others are.
+
+    validated() checks every field on its own (choices, LIMITS, bn_momentum's range) before any
+    rule that involves two fields, and names the field first; those combined rules (batch norm
+    with batch size 1) are judged on the whole config instead.
+    """
+    try:
+        dataclasses.replace(DEFAULTS, **{name: value}).validated()
+    except ConfigError as err:
+        message = str(err)
+        if message.startswith(f"{name} "):
+            return message[len(name) + 1:]
+    return None
+
+
+def parse_list(name: str, text: str) -> list:
+    """A comma list of values of field `name`: `none,batch,layer`."""
+    items = text.split(",")
+    if any(not item.strip() for item in items):
+        raise argparse.ArgumentTypeError(f"empty value in the list {text!r}")
+    return [parse_value(name, item) for item in items]
+
+
+def _help(name: str, comment: str, lists: bool) -> str:
+    parts = [comment] if comment else []
+    allowed = choices_for(name)
+    if allowed and lists:  # `train` shows them in the metavar already
+        parts.append("one of " + ", ".join(allowed))
+    if name in LIMITS:
+        lo, hi = LIMITS[name]
+        parts.append(f"{_number(lo)} to {_number(hi)}")
+    if _base_type(name)[1]:
+        parts.append("a number, or none")
+    default = getattr(DEFAULTS, name)
+    parts.append(f"default: {'none' if default is None else default}")
+    help_text = "; ".join(parts)
+    return help_text.replace("%", "%%")  # argparse formats help strings with %
+
+
+def add_config_options(parser: argparse.ArgumentParser, lists: bool) -> None:
+    """One option per TrainConfig field; with `lists`, each takes a comma list of values."""
+    title = "run (each option takes a comma list; the grid is every combination)" if lists \
+        else "run"
+    group = parser.add_argument_group(title)
+    comments = field_comments()
+    for name in FIELDS:
+        allowed = choices_for(name)
+        metavar = "{" + ",".join(allowed) + "}" if allowed else name.upper()
+        default = getattr(DEFAULTS, name)
+        if lists:
+            metavar = f"{name.upper()}[,...]"
+        group.add_argument(
+            option(name), *(SWEEP_ALIASES.get(name, []) if lists else []),
+            dest=name,
+            type=(lambda text, n=name: parse_list(n, text)) if lists
+            else (lambda text, n=name: parse_value(n, text)),
+            default=[default] if lists else default,
+            metavar=metavar,
+            help=_help(name, comments.get(name, ""), lists),
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="normlab",
+        description="Train small networks with batch, layer or RMS norm and record what the "
+        "norms do to every layer.",
+    )
+    parser.add_argument("--version", action="version", version=f"normlab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train_parser = commands.add_parser(
+        "train", help="train one config; write its frames and a summary",
+        description="Train one config. With --out DIR, write metrics.csv, layer_stats.csv, "
+        "histograms.csv, gradients.csv and summary.json into DIR.",
+    )
+    train_parser.set_defaults(handler=train_command, subparser=train_parser)
+    add_config_options(train_parser, lists=False)
+    output = train_parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the CSV frames and summary.json (created if missing)")
+    output.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON line on stdout, and nothing else")
+    output.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    sweep_parser = commands.add_parser(
+        "sweep", help="train every combination of comma-listed values; one row per run",
+        description="Train the cartesian grid of the comma lists given (e.g. --norm none,batch "
+        "--batch-size 2,32 --seeds 0,1), without per-layer recording. Prints one row per run "
+        "and writes them all to one CSV. Combinations that cannot train are kept as rows with "
+        "status 'refused' and the reason.",
+    )
+    sweep_parser.set_defaults(handler=sweep_command, subparser=sweep_parser)
+    add_config_options(sweep_parser, lists=True)
+    output = sweep_parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, metavar="CSV",
+                        help="CSV file for the rows (every config field and the results)")
+    return parser
+
+
+# --- progress ------------------------------------------------------------------------------------
+class ProgressBar:
+    """A one-line bar on stderr, redrawn in place at most every `interval` seconds."""
+
+    def __init__(self, total: int, stream=None, width: int = 30, interval: float = 0.05):
+        self.total, self.width, self.interval = total, width, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self._drawn_at, self._length = -math.inf, 0
+
+    def update(self, done: int, note: str = "", force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._drawn_at < self.interval:
+            return
+        self._drawn_at = now
+        filled = round(self.width * done / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} steps {note}"
+        line = line.rstrip()
+        self.stream.write("\r" + line.ljust(self._length))
+        self.stream.flush()
+        self._length = len(line)
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _progress_note(run: Run) -> str:
+    accuracy = run.final.get("val_accuracy")
+    return f"{run.wall_time:5.1f}s" + ("" if accuracy is None else f"  val acc {accuracy:.3f}")
+
+
+# --- train ---------------------------------------------------------------------------------------
+def _json_safe(value):
+    """NaN and infinities as null, so the summary is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def run_summary(run: Run) -> dict:
+    """Run.summary() with the config it ran, ready for json.dumps."""
+    return _json_safe({**run.summary(), "config": run.config.to_dict()})
+
+
+def write_run(run: Run, out: Path, summary: dict) -> None:
+    """The four tidy frames as CSV and the summary as JSON, in folder `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FRAMES:
+        getattr(run, name).to_csv(out / f"{name}.csv", index=False, float_format="%.7g")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    cfg = _config(args, parser)
+    bar = ProgressBar(cfg.steps) if not args.quiet and sys.stderr.isatty() else None
+    runs = stream(cfg)
+    run, interrupted = None, False
+    try:
+        for run in runs:
+            if bar:
+                bar.update(run.step, _progress_note(run), force=run.status != "running")
+    except ConfigError as err:  # e.g. --device cuda on a machine without a GPU
+        parser.error(str(err))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        runs.close()  # marks an interrupted run "stopped" and removes the recorder's hooks
+        if bar:
+            bar.close()
+    if run is None:
+        print("interrupted before the first step", file=sys.stderr)
+        return 130
+    summary = run_summary(run)
+    if args.out is not None:
+        write_run(run, args.out, summary)
+    if run.status in ("diverged", "stopped"):
+        print(run.message, file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, allow_nan=False), flush=True)
+    else:
+        print(_describe(summary))
+        if args.out is not None:
+            print(f"wrote {', '.join(f'{n}.csv' for n in FRAMES)} and summary.json to {args.out}")
+    return 130 if interrupted else 0
+
+
+def _describe(summary: dict) -> str:
+    """One human line: how the run ended and its final numbers."""
+    numbers = [f"{label} {summary[key]:.4f}" for key, label in (
+        ("final_val_accuracy", "val accuracy"), ("final_val_loss", "val loss"),
+        ("final_train_loss", "train loss")) if summary[key] is not None]
+    ended = f"{summary['status']} after {summary['steps_run']} steps"
+    if summary["diverged"]:
+        ended = f"diverged at step {summary['diverged_at']}"
+    return f"{ended} in {summary['wall_time']:.2f} s: {', '.join(numbers)}"
+
+
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
+    """The validated TrainConfig of `train`'s options; a combination it refuses is a usage error."""
+    try:
+        return TrainConfig(**{name: getattr(args, name) for name in FIELDS}).validated()
+    except ConfigError as err:
+        parser.error(str(err))
+
+
+# --- sweep ---------------------------------------------------------------------------------------
+def sweep_row(fields: dict) -> dict:
+    """Train one grid point without recording: the config and its results as one flat row."""
+    row = dict(fields, **dict.fromkeys(RESULT_COLUMNS))
+    try:
+        run = train(TrainConfig(**fields), record=False)
+    except ConfigError as err:
+        return dict(row, status="refused", reason=str(err))
+    summary = _json_safe(run.summary())
+    row.update({key: summary[key] for key in RESULT_COLUMNS if key in summary})
+    row["reason"] = run.message
+    return row
+
+
+class SweepTable:
+    """Aligned rows printed as each run finishes: the varied fields, then the results."""
+
+    RESULTS = (("final_val_accuracy", "val_acc", 7), ("final_train_loss", "train_loss", 10),
+               ("status", "status", 8), ("diverged_at", "diverged_at", 11),
+               ("wall_time", "wall_s", 7))
+
+    def __init__(self, grid: dict[str, list], out=None):
+        self.varied = [name for name, values in grid.items() if len(values) > 1]
+        self.widths = {name: max(len(name), *(len(_cell(v)) for v in grid[name]))
+                       for name in self.varied}
+        self.out = out if out is not None else sys.stdout
+
+    def header(self) -> None:
+        cells = [name.ljust(self.widths[name]) for name in self.varied]
+        cells += [label.rjust(width) for _, label, width in self.RESULTS]
+        self._print(cells + ["note"])
+
+    def row(self, row: dict) -> None:
+        cells = [_cell(row[name]).ljust(self.widths[name]) for name in self.varied]
+        cells += [_cell(row[key]).rjust(width) for key, _, width in self.RESULTS]
+        note = ""
+        if row["status"] not in ("finished", "diverged"):  # diverged_at says it already
+            note = re.split(r"[.:]\s", row["reason"] or "", maxsplit=1)[0]
+        self._print(cells + [note])
+
+    def _print(self, cells: list[str]) -> None:
+        print("  ".join(cells).rstrip(), file=self.out, flush=True)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+    return str(value)
+
+
+def sweep_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    grid = {name: getattr(args, name) for name in FIELDS}
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    table = SweepTable(grid)
+    table.header()
+    with contextlib.ExitStack() as closing:
+        writer = None
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            csv_file = closing.enter_context(open(args.out, "w", newline=""))
+            writer = csv.DictWriter(csv_file, fieldnames=[*FIELDS, *RESULT_COLUMNS])
+            writer.writeheader()
+        for done, fields in enumerate(points):
+            try:
+                row = sweep_row(fields)
+            except KeyboardInterrupt:
+                print(f"interrupted after {done} of {len(points)} runs", file=sys.stderr)
+                return 130
+            table.row(row)
+            if writer:
+                writer.writerow(row)
+                csv_file.flush()  # the rows so far survive an interrupted sweep
+    if args.out is not None:
+        print(f"wrote {len(points)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `normlab` script and `python -m normlab`; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.handler(args, args.subparser)  # the subparser, so errors show its usage line
