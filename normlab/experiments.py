@@ -119,6 +119,8 @@ def _fit(cfg: TrainConfig, should_stop: ShouldStop = None) -> _Fit:
     model can be evaluated afterwards in both modes.
     """
     cfg = cfg.validated()
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
     set_threads(cfg.threads)
     data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
     data = data.to(cfg.device)
@@ -264,12 +266,10 @@ def batch_dependence(
     rows, summary = [], []
     with torch.no_grad():
         for norm in norms:
-            outputs = []
-            for trial in range(trials):
-                layer = build_norm(norm, features).train()
-                batch = torch.cat([example, mates[trial]])  # (B, D)
-                outputs.append(layer(batch)[0])  # (D,)
-            outputs = torch.stack(outputs)  # (T, D)
+            outputs = torch.stack([
+                build_norm(norm, features).train()(torch.cat([example, mates[trial]]))[0]
+                for trial in range(trials)
+            ])  # (T, D): the example's output in each batch
             for trial in range(trials):
                 rows += [dict(norm=norm, trial=trial, unit=unit, value=float(outputs[trial, unit]))
                          for unit in range(features)]

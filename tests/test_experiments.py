@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from normlab import experiments as E
+from normlab import train
 from normlab.config import TrainConfig
+from normlab.engine import evaluate
 
 TINY = TrainConfig(depth=2, width=16, steps=10, eval_every=5, record_every=5)
 
@@ -35,6 +37,13 @@ def test_batch_size_sweep_matches_the_examples_seen():
     frame = tiny_sweep(norms=("layer",))
     assert frame["steps"].tolist() == [64, 16, 4]
     assert (frame["examples"] == 64).all()
+
+
+def test_the_sweep_trains_exactly_what_the_engine_trains():
+    cfg = TINY.replace(norm="batch", batch_size=8, steps=10)
+    fit = E._fit(cfg)
+    _, accuracy = evaluate(fit.model, fit.data.x_val, fit.data.y_val)
+    assert accuracy == train(cfg, record=False).final["val_accuracy"]
 
 
 def test_batch_norm_at_batch_size_1_is_a_refused_row_with_the_reason():
