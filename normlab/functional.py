@@ -60,31 +60,49 @@ def _upcast(t: Tensor | None) -> Tensor | None:
 
 
 def _affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
-    """y = weight * xhat + bias, with either one allowed to be missing."""
+    """y = weight * xhat + bias (either may be missing), never xhat itself."""
     if weight is not None and bias is not None:
         return torch.addcmul(bias, xhat, weight)  # one pass instead of two
     if weight is not None:
         return xhat * weight
     if bias is not None:
         return xhat + bias
-    return xhat
+    # xhat is saved for backward: an output sharing its memory would make an in-place op
+    # after the layer (ReLU(inplace=True)) fail the backward.
+    return xhat.clone()
 
 
-def _standardize(x: Tensor, dim: int | tuple[int, ...], eps: float):
-    """(xhat, invstd, mean, var) over `dim`, statistics kept as size-1 dims, var biased."""
-    var, mean = torch.var_mean(x, dim=dim, correction=0, keepdim=True)
-    invstd = torch.rsqrt(var + eps)
-    xhat = torch.addcmul(-mean * invstd, x, invstd)  # (x - mean) * invstd in one pass
-    return xhat, invstd, mean, var
+def _channel_view(t: Tensor, like: Tensor) -> Tensor:
+    """A per-channel vector (C,) viewed as (1, C, 1, ...) to broadcast against like (N, C, *)."""
+    return t.view((1, -1) + (1,) * (like.dim() - 2))
 
 
-def _standardize_backward(
-    dxhat: Tensor, xhat: Tensor, invstd: Tensor, sum_dxhat: Tensor, sum_dxhat_xhat: Tensor, n: int
-) -> Tensor:
-    """dx = invstd/n * (n*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), the sums given per set."""
-    # Two fused passes: a per-set affine map of xhat, then + invstd * dxhat.
-    dx = torch.addcmul(sum_dxhat * invstd * (-1 / n), xhat, sum_dxhat_xhat * invstd * (-1 / n))
-    return dx.addcmul_(dxhat, invstd)
+def _channel_affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """y = weight_c * xhat + bias_c for xhat (N, C, *) and per-channel weight, bias (C,)."""
+    weight = None if weight is None else _channel_view(_upcast(weight), xhat)
+    bias = None if bias is None else _channel_view(_upcast(bias), xhat)
+    if weight is not None and bias is not None:
+        return _scale_shift(xhat, weight, bias)
+    return _affine(xhat, weight, bias)
+
+
+def _scale_shift(t: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """t * scale + shift for t (N, C, *) and per-channel scale, shift (1, C, 1, ...)."""
+    if t.numel() == t.shape[0] * t.shape[1]:  # (N, C): the channel is the innermost dim
+        return torch.addcmul(shift, t, scale)  # one pass
+    # With positions after the channel, CPU addcmul is not vectorised for a (1, C, 1, ...)
+    # operand, and two passes are faster than one.
+    return (t * scale).add_(shift)
+
+
+def _standardize_rows(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """xhat (M, K) and invstd (M, 1) of each row of x (M, K), with the biased variance."""
+    # Mean first, then the mean of the centred squares: exact, and on CPU much faster than
+    # torch.var_mean, whose one-pass (Welford) loop is not vectorised.
+    xhat = x - x.mean(-1, keepdim=True)  # (M, K), centred
+    var = torch.linalg.vecdot(xhat, xhat).div_(x.shape[-1])  # (M,)
+    invstd = var.add_(eps).rsqrt_().unsqueeze_(-1)  # (M, 1)
+    return xhat.mul_(invstd), invstd
 
 
 def _check_normalized_shape(x: Tensor, normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -149,23 +167,21 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, var, eps):
-        x32, w32, b32 = _upcast(x), _upcast(weight), _upcast(bias)
-        channel_shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)  # (1, C, 1, ...)
+        x32 = _upcast(x)
         dims = (0,) + tuple(range(2, x.dim()))  # every dim but the channel
         ctx.use_batch_stats = mean is None
         if ctx.use_batch_stats:
-            xhat, invstd, mean, var = _standardize(x32, dims, eps)  # (N, C, *), (1, C, 1, ...)
-            mean, var = mean.view(-1), var.view(-1)  # (C,)
+            mean = x32.mean(dims)  # (C,)
+            xhat = x32 - _channel_view(mean, x)  # (N, C, *), centred
+            var = xhat.square().mean(dims)  # (C,), biased
         else:
-            invstd = torch.rsqrt(_upcast(var) + eps).view(channel_shape)
-            xhat = torch.addcmul(-_upcast(mean).view(channel_shape) * invstd, x32, invstd)
-        if w32 is not None:
-            w32 = w32.view(channel_shape)
-        if b32 is not None:
-            b32 = b32.view(channel_shape)
-        y = _affine(xhat, w32, b32)
+            mean, var = _upcast(mean), _upcast(var)
+            xhat = x32 - _channel_view(mean, x)
+        invstd = torch.rsqrt(var + eps)  # (C,)
+        xhat.mul_(_channel_view(invstd, x))
+        y = _channel_affine(xhat, weight, bias)
         ctx.save_for_backward(xhat, invstd, weight)
-        ctx.dims, ctx.n = dims, x.numel() // x.shape[1]
+        ctx.dims = dims
         ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
         ctx.mark_non_differentiable(mean, var)
         return y.to(x.dtype), mean, var
@@ -174,19 +190,21 @@ class BatchNormFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_y, _grad_mean, _grad_var):
         xhat, invstd, weight = ctx.saved_tensors
-        dy = _upcast(grad_y)
-        channel_shape = invstd.shape  # (1, C, 1, ...)
+        n = xhat.numel() // xhat.shape[1]  # values per channel
+        dy = _upcast(grad_y)  # (N, C, *)
         grad_bias = dy.sum(ctx.dims)  # (C,)
         grad_weight = (dy * xhat).sum(ctx.dims)  # (C,)
-        scale = invstd.view(-1) if weight is None else _upcast(weight) * invstd.view(-1)  # (C,)
+        scale = invstd if weight is None else _upcast(weight) * invstd  # (C,) gamma * r
         grad_x = None
         if ctx.needs_input_grad[0]:
             if ctx.use_batch_stats:
-                shift = (scale * grad_bias * (-1 / ctx.n)).view(channel_shape)
-                coef = (scale * grad_weight * (-1 / ctx.n)).view(channel_shape)
-                grad_x = torch.addcmul(shift, xhat, coef).addcmul_(dy, scale.view(channel_shape))
+                # dx = gamma r (dy - dbeta/n - xhat dgamma/n): a per-channel affine map of xhat,
+                # plus gamma r dy.
+                coef = _channel_view((scale * grad_weight).mul_(-1 / n), xhat)
+                shift = _channel_view((scale * grad_bias).mul_(-1 / n), xhat)
+                grad_x = _scale_shift(xhat, coef, shift).addcmul_(dy, _channel_view(scale, xhat))
             else:
-                grad_x = dy * scale.view(channel_shape)
+                grad_x = dy * _channel_view(scale, xhat)
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         return (
             _to(grad_x, x_dtype),
@@ -235,15 +253,13 @@ class LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, normalized_shape, weight, bias, eps):
         features = math.prod(normalized_shape)
-        x32 = _upcast(x).reshape(-1, features)  # (M, D)
-        w32 = None if weight is None else _upcast(weight).reshape(features)  # (D,)
-        b32 = None if bias is None else _upcast(bias).reshape(features)  # (D,)
-        xhat, invstd, _, _ = _standardize(x32, -1, eps)  # (M, D), (M, 1)
-        y = _affine(xhat, w32, b32)
+        xhat, invstd = _standardize_rows(_upcast(x).reshape(-1, features), eps)  # (M, D), (M, 1)
+        # Computed in the input's shape: an output that is a view could not be changed in place.
+        y = _affine(xhat.view(x.shape), _upcast(weight), _upcast(bias))
         ctx.save_for_backward(xhat, invstd, weight)
         ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
         ctx.param_shape = normalized_shape
-        return y.view(x.shape).to(x.dtype)
+        return y.to(x.dtype)
 
     @staticmethod
     @once_differentiable
@@ -252,20 +268,20 @@ class LayerNormFunction(torch.autograd.Function):
         rows, features = xhat.shape
         dy = _upcast(grad_y).reshape(rows, features)  # (M, D)
         dy_xhat = dy * xhat  # (M, D)
-        if weight is None:
-            dxhat = dy
-            sum_dxhat = dy.sum(-1, keepdim=True)  # (M, 1)
-            sum_dxhat_xhat = dy_xhat.sum(-1, keepdim=True)  # (M, 1)
-        else:
-            w32 = _upcast(weight).reshape(features)  # (D,)
-            dxhat = dy * w32
-            sum_dxhat = (dy @ w32).unsqueeze(-1)  # (M, 1)
-            sum_dxhat_xhat = (dy_xhat @ w32).unsqueeze(-1)  # (M, 1)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = _standardize_backward(
-                dxhat, xhat, invstd, sum_dxhat, sum_dxhat_xhat, features
-            ).view(grad_y.shape)
+            # dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), means over a row.
+            if weight is None:
+                neg_mean_dxhat = dy.mean(-1, keepdim=True).neg_()  # (M, 1)
+                neg_mean_dxhat_xhat = dy_xhat.mean(-1, keepdim=True).neg_()  # (M, 1)
+                grad_x = dy + neg_mean_dxhat
+            else:
+                neg_w = _upcast(weight).reshape(features) * (-1 / features)  # (D,)
+                neg_mean_dxhat = (dy @ neg_w).unsqueeze_(-1)  # (M, 1), -mean_j gamma_j dy_j
+                neg_mean_dxhat_xhat = (dy_xhat @ neg_w).unsqueeze_(-1)  # (M, 1)
+                grad_x = torch.addcmul(neg_mean_dxhat, dy, _upcast(weight).reshape(features))
+            grad_x.addcmul_(xhat, neg_mean_dxhat_xhat).mul_(invstd)
+            grad_x = grad_x.view(grad_y.shape)
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[2]:
@@ -305,15 +321,15 @@ class RMSNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, normalized_shape, weight, eps):
         features = math.prod(normalized_shape)
-        x32 = _upcast(x).reshape(-1, features)  # (M, D)
-        mean_square = torch.linalg.vecdot(x32, x32).unsqueeze(-1) / features  # (M, 1)
-        invrms = torch.rsqrt(mean_square.add_(eps))  # (M, 1)
-        xhat = x32 * invrms  # (M, D)
-        y = xhat if weight is None else xhat * _upcast(weight).reshape(features)
+        x2 = _upcast(x).reshape(-1, features)  # (M, D)
+        mean_square = torch.linalg.vecdot(x2, x2).div_(features)  # (M,)
+        invrms = mean_square.add_(eps).rsqrt_().unsqueeze_(-1)  # (M, 1)
+        xhat = x2 * invrms  # (M, D)
+        y = _affine(xhat.view(x.shape), _upcast(weight), None)  # not a view: see layer norm
         ctx.save_for_backward(xhat, invrms, weight)
         ctx.dtypes = (x.dtype, None if weight is None else weight.dtype)
         ctx.param_shape = normalized_shape
-        return y.view(x.shape).to(x.dtype)
+        return y.to(x.dtype)
 
     @staticmethod
     @once_differentiable
@@ -321,23 +337,23 @@ class RMSNormFunction(torch.autograd.Function):
         xhat, invrms, weight = ctx.saved_tensors
         rows, features = xhat.shape
         dy = _upcast(grad_y).reshape(rows, features)  # (M, D)
-        dy_xhat = dy * xhat  # (M, D)
+        grad_x = grad_weight = None
         if weight is None:
-            dxhat = dy
-            sum_dxhat_xhat = dy_xhat.sum(-1, keepdim=True)  # (M, 1)
+            if ctx.needs_input_grad[0]:
+                neg_mean_dxhat_xhat = torch.linalg.vecdot(dy, xhat).mul_(-1 / features)  # (M,)
+                grad_x = torch.addcmul(dy, xhat, neg_mean_dxhat_xhat.unsqueeze_(-1))
         else:
             w32 = _upcast(weight).reshape(features)  # (D,)
-            dxhat = dy * w32
-            sum_dxhat_xhat = (dy_xhat @ w32).unsqueeze(-1)  # (M, 1)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.mul(xhat, sum_dxhat_xhat * invrms * (-1 / features))
-            grad_x = grad_x.addcmul_(dxhat, invrms).view(grad_y.shape)
-        x_dtype, w_dtype = ctx.dtypes
-        grad_weight = None
-        if ctx.needs_input_grad[2]:
-            grad_weight = _to(dy_xhat.sum(0).view(ctx.param_shape), w_dtype)
-        return _to(grad_x, x_dtype), None, grad_weight, None
+            dy_xhat = dy * xhat  # (M, D)
+            if ctx.needs_input_grad[2]:
+                grad_weight = _to(dy_xhat.sum(0).view(ctx.param_shape), ctx.dtypes[1])
+            if ctx.needs_input_grad[0]:
+                neg_mean_dxhat_xhat = (dy_xhat @ w32).mul_(-1 / features)  # (M,)
+                grad_x = torch.mul(dy, w32, out=dy_xhat)  # dy_xhat is spent: reuse its memory
+                grad_x.addcmul_(xhat, neg_mean_dxhat_xhat.unsqueeze_(-1))
+        if grad_x is not None:
+            grad_x = _to(grad_x.mul_(invrms).view(grad_y.shape), ctx.dtypes[0])
+        return grad_x, None, grad_weight, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,14 +387,10 @@ class GroupNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, num_groups, weight, bias, eps):
-        batch, channels = x.shape[:2]
-        channel_shape = (1, channels) + (1,) * (x.dim() - 2)  # (1, C, 1, ...)
-        x32 = _upcast(x).reshape(batch, num_groups, -1)  # (N, G, K)
-        xhat, invstd, _, _ = _standardize(x32, -1, eps)  # (N, G, K), (N, G, 1)
+        x_rows = _upcast(x).reshape(x.shape[0] * num_groups, -1)  # (N*G, K), a row per group
+        xhat, invstd = _standardize_rows(x_rows, eps)  # (N*G, K), (N*G, 1)
         xhat = xhat.view(x.shape)  # (N, C, *)
-        w32 = None if weight is None else _upcast(weight).view(channel_shape)
-        b32 = None if bias is None else _upcast(bias).view(channel_shape)
-        y = _affine(xhat, w32, b32)
+        y = _channel_affine(xhat, weight, bias)
         ctx.save_for_backward(xhat, invstd, weight)
         ctx.dtypes = (x.dtype, *_param_dtypes(weight, bias))
         return y.to(x.dtype)
@@ -388,11 +400,15 @@ class GroupNormFunction(torch.autograd.Function):
     def backward(ctx, grad_y):
         xhat, invstd, weight = ctx.saved_tensors
         batch, channels = xhat.shape[:2]
-        groups = invstd.shape[1]
-        dy = _upcast(grad_y).reshape(batch, channels, -1)  # (N, C, S)
-        xhat3 = xhat.view(batch, channels, -1)  # (N, C, S)
-        dy_nc = dy.sum(-1)  # (N, C)
-        dy_xhat_nc = (dy * xhat3).sum(-1)  # (N, C)
+        xhat = xhat.view(batch, channels, -1)  # (N, C, S), S = prod(*) or 1
+        positions = xhat.shape[2]
+        rows = invstd.shape[0]  # N * G
+        dy = _upcast(grad_y).reshape(batch, channels, positions)  # (N, C, S)
+        # Per (example, channel) sums of dy and dy * xhat; everything else is built from them.
+        if positions == 1:
+            dy_nc, dy_xhat_nc = dy.view(batch, channels), (dy * xhat).view(batch, channels)
+        else:
+            dy_nc, dy_xhat_nc = dy.sum(-1), torch.linalg.vecdot(dy, xhat)  # (N, C)
         grad_bias, grad_weight = dy_nc.sum(0), dy_xhat_nc.sum(0)  # (C,)
         grad_x = None
         if ctx.needs_input_grad[0]:
@@ -400,19 +416,16 @@ class GroupNormFunction(torch.autograd.Function):
                 dxhat = dy
             else:
                 w32 = _upcast(weight)  # (C,)
-                dxhat = dy * w32.view(1, channels, 1)
+                dxhat = dy * w32.view(1, channels, 1)  # (N, C, S)
                 dy_nc, dy_xhat_nc = dy_nc * w32, dy_xhat_nc * w32
-            sum_dxhat = dy_nc.view(batch, groups, -1).sum(-1, keepdim=True)  # (N, G, 1)
-            sum_dxhat_xhat = dy_xhat_nc.view(batch, groups, -1).sum(-1, keepdim=True)
-            per_group = xhat.numel() // (batch * groups)  # K
-            grad_x = _standardize_backward(
-                dxhat.view(batch, groups, -1),
-                xhat.view(batch, groups, -1),
-                invstd,
-                sum_dxhat,
-                sum_dxhat_xhat,
-                per_group,
-            ).view(grad_y.shape)
+            per_group = xhat.numel() // rows  # K
+            neg_mean_dxhat = dy_nc.view(rows, -1).sum(-1, keepdim=True).mul_(-1 / per_group)
+            neg_mean_dxhat_xhat = dy_xhat_nc.view(rows, -1).sum(-1, keepdim=True)
+            neg_mean_dxhat_xhat.mul_(-1 / per_group)  # (N*G, 1)
+            # dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), means over a group
+            grad_x = dxhat.reshape(rows, per_group) + neg_mean_dxhat
+            grad_x.addcmul_(xhat.view(rows, per_group), neg_mean_dxhat_xhat).mul_(invstd)
+            grad_x = grad_x.view(grad_y.shape)
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         return (
             _to(grad_x, x_dtype),

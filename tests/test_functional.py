@@ -12,6 +12,15 @@ from normlab import functional as NF
 from normlab import norms
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and one thread keeps a busy machine fast."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def double(*shape, requires_grad=True):
     return (torch.randn(shape, dtype=torch.float64) * 2 + 0.5).requires_grad_(requires_grad)
 
@@ -139,3 +148,16 @@ def test_layers_run_with_torch_norm_functionals_disabled(monkeypatch):
         layer(x).sum().backward()
         layer.eval()
         layer(x)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5)])
+def test_bias_without_weight_is_a_shift(shape):
+    torch.manual_seed(0)
+    x, bias = double(*shape), double(shape[1])
+    view = (1, shape[1]) + (1,) * (len(shape) - 2)
+    no_bias = NF.batch_norm(x, None, None, training=True)
+    assert torch.allclose(NF.batch_norm(x, None, None, None, bias, True), no_bias + bias.view(view))
+    no_bias = NF.group_norm(x, 2)
+    assert torch.allclose(NF.group_norm(x, 2, None, bias), no_bias + bias.view(view))
+    gradcheck(lambda x, b: NF.batch_norm(x, None, None, None, b, training=True), (x, bias))
+    gradcheck(lambda x, b: NF.group_norm(x, 2, None, b), (x, bias))

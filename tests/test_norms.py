@@ -10,6 +10,16 @@ from torch import nn
 
 from normlab import norms
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and one thread keeps a busy machine fast."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
@@ -418,3 +428,25 @@ def test_bfloat16_input_is_computed_in_float32(ours, theirs, shape):
     assert y.dtype == torch.bfloat16
     error = (y.float() - expected).abs().max().item()
     assert error < 0.05, f"max error {error:.3g} against the float32 result"
+
+
+INPLACE_CASES = [
+    ("BatchNorm1d", "affine", (5, 6), (6,)),
+    ("BatchNorm2d", "affine", (5, 6, 2, 2), (6,)),
+    ("LayerNorm", "elementwise_affine", (5, 6), (6,)),
+    ("RMSNorm", "elementwise_affine", (5, 6), (6,)),
+    ("GroupNorm", "affine", (5, 6, 3), (2, 6)),
+]
+
+
+@pytest.mark.parametrize("name, flag, shape, args", INPLACE_CASES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_inplace_relu_after_the_layer_still_backpropagates(name, flag, shape, args, affine):
+    ours = getattr(norms, name)(*args, **{flag: affine}).double()
+    theirs = getattr(nn, name)(*args, **{flag: affine}).double()
+    x = torch.randn(shape, dtype=torch.float64)
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    relu = nn.ReLU(inplace=True)  # the usual conv -> norm -> ReLU(inplace=True) pattern
+    relu(ours(x_ours)).sum().backward()
+    relu(theirs(x_theirs)).sum().backward()
+    assert_close(x_ours.grad, x_theirs.grad, torch.float64, "input gradient")
