@@ -78,8 +78,10 @@ def synchronizer(device: str) -> Callable[[], None]:
 
 
 def interleaved_medians(contenders: dict[str, Callable[[], float | None]], repeats: int,
-                        warmup: int = 1) -> dict[str, float]:
-    """Median seconds of each contender; each call returns its own time or None (timed here)."""
+                        warmup: int = 1) -> tuple[dict[str, float], float]:
+    """Median seconds of each contender, and the spread: the largest interquartile range over
+    median among them (a busy machine shows up there). Each call returns its own time, or None
+    to be timed here."""
     for call in contenders.values():
         for _ in range(warmup):
             call()
@@ -90,7 +92,15 @@ def interleaved_medians(contenders: dict[str, Callable[[], float | None]], repea
             start = time.perf_counter()
             seconds = call()
             samples[name].append(seconds if seconds is not None else time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    return medians, max(_relative_iqr(values) for values in samples.values())
+
+
+def _relative_iqr(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return (q3 - q1) / statistics.median(values)
 
 
 def forward_backward(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, calls: int,
@@ -126,7 +136,7 @@ def bench_norms(device: str, repeats: int, target: float) -> list[dict]:
         for name, (ours, theirs) in norm_pairs(shape[1]).items():
             ours, theirs = ours.to(device), theirs.to(device)
             calls = calls_for(theirs, x, grad, sync, target)
-            medians = interleaved_medians({
+            medians, spread = interleaved_medians({
                 "normlab": forward_backward(ours, x, grad, calls, sync),
                 "torch": forward_backward(theirs, x, grad, calls, sync),
             }, repeats)
@@ -134,7 +144,7 @@ def bench_norms(device: str, repeats: int, target: float) -> list[dict]:
                          "reference": "autograd formula" if name == "DyT" else "torch.nn",
                          "normlab_ms": medians["normlab"] * 1e3,
                          "torch_ms": medians["torch"] * 1e3,
-                         "ratio": medians["normlab"] / medians["torch"]})
+                         "ratio": medians["normlab"] / medians["torch"], "spread": spread})
     return rows
 
 
@@ -142,13 +152,13 @@ def print_norms(rows: list[dict], repeats: int) -> None:
     device = rows[0]["device"]
     print(f"\n(a) forward+backward of one norm layer, float32, {device}, "
           f"median of {repeats} repeats")
-    print(f"{'shape':<13} {'norm':<12} {'normlab ms':>11} {'torch ms':>10} {'ratio':>7}  "
-          "(target <= 1.5x)")
+    print(f"{'shape':<13} {'norm':<12} {'normlab ms':>11} {'torch ms':>10} {'ratio':>7} "
+          f"{'spread':>7}  (target ratio <= 1.5x)")
     for row in rows:
         shape = "x".join(map(str, row["shape"]))
         note = "  vs the plain autograd formula" if row["norm"] == "DyT" else ""
         print(f"{shape:<13} {row['norm']:<12} {row['normlab_ms']:>11.4f} "
-              f"{row['torch_ms']:>10.4f} {row['ratio']:>6.2f}x{note}")
+              f"{row['torch_ms']:>10.4f} {row['ratio']:>6.2f}x {row['spread']:>6.0%}{note}")
 
 
 # --- (b) training steps ------------------------------------------------------------------------
@@ -211,11 +221,11 @@ def engine_loop(cfg: TrainConfig, record: bool, torch_norms: bool = False):
     return run
 
 
-TRAIN_CONTENDERS = (  # key, label
-    ("plain", "plain torch loop"),
-    ("engine_torch_norms", "engine, record off, torch.nn norms"),
-    ("engine", "engine, record off"),
-    ("engine_record", "engine, record on"),
+TRAIN_CONTENDERS = (  # key, column, what it is
+    ("plain", "plain", "plain torch loop"),
+    ("engine_torch_norms", "eng+torchN", "engine, record off, torch.nn norms"),
+    ("engine", "engine", "engine, record off"),
+    ("engine_record", "eng+rec", "engine, record on"),
 )
 
 
@@ -238,11 +248,12 @@ def bench_training(device: str, threads: int, steps: int, repeats: int) -> list[
                  "engine": engine_loop(cfg, record=False),
                  "engine_record": engine_loop(cfg, record=True)}
         val_loss: dict[str, float] = {}
-        medians = interleaved_medians(
+        medians, spread = interleaved_medians(
             {key: _keeping_val_loss(loop, val_loss, key) for key, loop in loops.items()}, repeats
         )
         row = {"device": device, "norm": norm, "steps": steps,
                **{f"{key}_ms": medians[key] * 1e3 for key in loops},
+               "spread": spread,
                "val_loss_gap": max(abs(v - val_loss["plain"]) for v in val_loss.values())}
         row["record_over_plain"] = medians["engine_record"] / medians["plain"]
         row["engine_over_plain"] = medians["engine"] / medians["plain"]
@@ -258,17 +269,17 @@ def print_training(rows: list[dict], repeats: int) -> None:
           f"{cfg.width}, batch {cfg.batch_size}, {cfg.optimizer} SGD, eval every "
           f"{cfg.eval_every}, snapshot every {cfg.record_every}; ms per step over "
           f"{first['steps']} steps, median of {repeats} repeats")
-    labels = "  ".join(f"{label:>10}" for label in ("plain", "eng+torchN", "engine", "eng+rec"))
+    labels = "  ".join(f"{column:>10}" for _, column, _ in TRAIN_CONTENDERS)
     print(f"{'norm':<6} {labels}  {'rec/plain':>9} {'eng/plain':>9} {'rec/eng':>8} "
-          f"{'val gap':>8}  (target rec/plain <= 1.3x, aim 1.15x)")
+          f"{'spread':>6} {'val gap':>8}  (target rec/plain <= 1.3x, aim 1.15x)")
     for row in rows:
-        times = "  ".join(f"{row[f'{key}_ms']:>10.4f}" for key, _ in TRAIN_CONTENDERS)
+        times = "  ".join(f"{row[f'{key}_ms']:>10.4f}" for key, _, _ in TRAIN_CONTENDERS)
         print(f"{row['norm']:<6} {times}  {row['record_over_plain']:>8.2f}x "
               f"{row['engine_over_plain']:>8.2f}x {row['record_over_engine']:>7.2f}x "
-              f"{row['val_loss_gap']:>8.1e}")
-    print("  " + "; ".join(f"{short} = {label}" for short, label in zip(
-        ("plain", "eng+torchN", "engine", "eng+rec"), (label for _, label in TRAIN_CONTENDERS))))
-    print("  val gap: largest |final val loss - plain's| over the four (same math, same batches)")
+              f"{row['spread']:>6.0%} {row['val_loss_gap']:>8.1e}")
+    print("  " + "; ".join(f"{column} = {label}" for _, column, label in TRAIN_CONTENDERS))
+    print("  spread: largest interquartile range / median of the four")
+    print("  val gap: largest |final val loss - plain's| (same math and batches: rounding only)")
 
 
 def profile_engine(threads: int, steps: int, top: int = 15) -> None:
@@ -285,6 +296,11 @@ def profile_engine(threads: int, steps: int, top: int = 15) -> None:
     print(f"\nprofile: normlab.train(TrainConfig(steps={steps})) with recording, "
           f"{run.wall_time * 1e3 / run.step:.3f} ms per step (slower under the profiler)")
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
+def _load() -> str:
+    """The 1-minute load average: other work on the machine makes every number noisier."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -306,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"normlab {normlab.__version__}, torch {torch.__version__}, python "
           f"{platform.python_version()}, {platform.machine()} with {os.cpu_count()} cpus, "
-          f"torch.set_num_threads({torch.get_num_threads()})")
+          f"torch.set_num_threads({torch.get_num_threads()}), load average {_load()}")
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                      "quick": args.quick, "norms": [], "training": []}
     devices = ["cpu"]
@@ -323,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         results["training"] += train_rows
     if "cuda" not in devices:
         print("\n(c) GPU: skipped, torch sees no CUDA device here")
+    print(f"\nload average at the end: {_load()}")
     if args.profile:
         profile_engine(args.threads, steps)
     if args.json:
