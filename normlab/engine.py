@@ -86,16 +86,11 @@ class Run:
         }
 
 
-def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    """SGD, SGD with momentum 0.9, or Adam, at cfg.lr."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9 if cfg.optimizer == "momentum" else 0.0)
-
-
-def _set_bn_momentum(model: torch.nn.Module, momentum: float | None) -> None:
-    for module in model.modules():
-        if hasattr(module, "running_mean") and hasattr(module, "momentum"):
-            module.momentum = momentum
 
 
 def set_threads(threads: int) -> None:
@@ -131,8 +126,7 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
     data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
     data = data.to(cfg.device)
     model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
-    _set_bn_momentum(model, cfg.bn_momentum)
-    optimizer = _optimizer(cfg, model.parameters())
+    optimizer = build_optimizer(cfg, model.parameters())
     batches = BatchStream(len(data.y_train), cfg.batch_size, cfg.seed)
     run = Run(cfg, num_params=sum(p.numel() for p in model.parameters()))
     recorder = Recorder(model, cfg.bins, cfg.activation) if record else None

@@ -32,8 +32,7 @@ from normlab.data import BatchStream, Dataset, load_dataset
 from normlab.engine import (
     METRIC_COLUMNS,
     Run,
-    _optimizer,
-    _set_bn_momentum,
+    build_optimizer,
     evaluate,
     set_threads,
     stream,
@@ -125,8 +124,7 @@ def _fit(cfg: TrainConfig, should_stop: ShouldStop = None) -> _Fit:
     data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
     data = data.to(cfg.device)
     model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
-    _set_bn_momentum(model, cfg.bn_momentum)
-    optimizer = _optimizer(cfg, model.parameters())
+    optimizer = build_optimizer(cfg, model.parameters())
     batches = BatchStream(len(data.y_train), cfg.batch_size, cfg.seed)
     losses: list[torch.Tensor] = []
     status, message = "finished", ""

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from normlab import norms
 from normlab.config import TrainConfig
 from normlab.registry import build_norm
 
@@ -93,6 +94,9 @@ def build_model(cfg: TrainConfig, input_shape: tuple[int, ...], num_classes: int
     else:
         model = MLP(math.prod(input_shape), num_classes, cfg)
     init_weights(model, cfg)
+    for module in model.modules():
+        if isinstance(module, (norms.BatchNorm1d, norms.BatchNorm2d)):
+            module.momentum = cfg.bn_momentum
     return model
 
 
