@@ -1,0 +1,603 @@
+"""What every page of the app shares: the sidebar bound to the URL, the run store, the live loop.
+
+Pages call `sidebar()` for the experiment's TrainConfig, `train_live` or `get_or_train` for a
+Run, and the plot builders in normlab.plots for figures. Widget values that must survive moving
+between pages live under keys starting with "keep_" (see `keep_widget_state`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from normlab import config as C
+from normlab import norms
+from normlab.config import LIMITS, ConfigError, TrainConfig
+from normlab.engine import Run, stream
+from normlab.plots import norm_label
+from normlab.registry import NORMS
+
+# --- the experiment's settings: URL <-> TrainConfig -------------------------------------------
+
+URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "activation", "norm_position",
+              "init", "init_gain", "batch_size", "lr", "optimizer", "steps", "seed")
+CHOICES: dict[str, tuple[str, ...]] = {
+    "norm": tuple(NORMS), "dataset": C.DATASETS, "model": C.MODELS,
+    "activation": C.ACTIVATIONS, "norm_position": C.NORM_POSITIONS, "init": C.INITS,
+    "optimizer": C.OPTIMIZERS,
+}
+INTEGER_FIELDS = ("depth", "width", "batch_size", "steps", "seed")
+SNAPSHOTS_PER_RUN = 30  # per-layer snapshots (and evaluations) per run, whatever its length
+
+# Caps. A run's cost is estimated from measurements on one CPU thread (see `estimated_seconds`).
+BUDGET_SECONDS = 30.0
+MAX_CONCURRENT_TRAININGS = int(os.environ.get("NORMLAB_MAX_TRAININGS", os.cpu_count() or 2))
+STORE_CAPACITY = 48  # finished runs kept for replay, server-wide
+REDRAWS_PER_SECOND = 8.0
+LIVE_RUN_KEY = "live_run"
+
+
+def with_cadence(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with snapshot and evaluation spacing set from its steps (300 steps -> every 10)."""
+    every = max(1, round(cfg.steps / SNAPSHOTS_PER_RUN))
+    return dataclasses.replace(cfg, record_every=every, eval_every=every)
+
+
+DEFAULT_CONFIG = with_cadence(TrainConfig())
+
+
+def estimated_seconds(cfg: TrainConfig) -> float:
+    """Rough single-thread time of a run: multiply-adds at ~6 GFLOP/s plus ~0.5 ms per layer-step.
+
+    Measured on a 2-core CPU: an MLP of 6 x 512 at batch 512 ran 50 steps in 6.6 s; 64 layers
+    of 64 units ran 100 steps in 3.5 s; the CNN's 3x3 convolutions over 8x8 images cost 576x
+    an MLP layer of the same width.
+    """
+    multiply_adds = cfg.batch_size * cfg.depth * cfg.width**2 * (576 if cfg.model == "cnn" else 1)
+    per_step = multiply_adds / 6e9 + cfg.depth * (1e-3 if cfg.model == "cnn" else 5e-4)
+    return cfg.steps * per_step
+
+
+def within_budget(cfg: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """`cfg` with its steps cut to fit BUDGET_SECONDS, and a note saying so (None if it fit)."""
+    seconds = estimated_seconds(cfg)
+    if seconds <= BUDGET_SECONDS:
+        return cfg, None
+    steps = max(1, math.floor(cfg.steps * BUDGET_SECONDS / seconds))
+    note = (f"steps cut from {cfg.steps} to {steps}: each run may take about "
+            f"{BUDGET_SECONDS:.0f} s of compute (this one was estimated at {seconds:.0f} s)")
+    return with_cadence(dataclasses.replace(cfg, steps=steps)), note
+
+
+def _shown(raw: str) -> str:
+    """A URL value made safe to print: short, one line, no markdown or HTML."""
+    text = "".join(ch for ch in raw if ch.isalnum() or ch in ".-_+ ")[:24]
+    return f"'{text}'" + ("…" if len(raw) > 24 else "")
+
+
+def _number(field: str, raw: str, default: float) -> tuple[float, str | None]:
+    lo, hi = LIMITS[field]
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return default, f"{field}: {_shown(raw)} is not a number, used {default:g}"
+    if not math.isfinite(value):
+        return default, f"{field}: {_shown(raw)} is not a finite number, used {default:g}"
+    if field in INTEGER_FIELDS and value != int(value):
+        return _number(field, str(round(value)), default)[0], (
+            f"{field}: {value:g} is not a whole number, used {round(value)}")
+    if value < lo:
+        return lo, f"{field}: {value:g} is below the minimum, used {lo:g}"
+    if value > hi:
+        return hi, f"{field}: {value:g} is above the maximum, used {hi:g}"
+    return value, None
+
+
+def config_from_query(params: Mapping[str, str | list[str]]) -> tuple[TrainConfig, list[str]]:
+    """The experiment a URL asks for, and one note per value that had to be replaced or clamped.
+
+    Unknown keys are ignored; a bad value becomes the default, an out-of-range one the nearest
+    limit; the steps are then cut to the per-run budget. Never raises.
+    """
+    values, notes = {}, []
+    for field in URL_FIELDS:
+        raw = params.get(field)
+        if isinstance(raw, (list, tuple)):
+            raw = raw[-1] if raw else None
+        if raw is None:
+            continue
+        raw, default = str(raw), getattr(DEFAULT_CONFIG, field)
+        if field in CHOICES:
+            value = raw.strip().lower()
+            if value in CHOICES[field]:
+                values[field] = value
+            else:
+                values[field] = default
+                notes.append(f"{field}: {_shown(raw)} is not one of "
+                             f"{', '.join(CHOICES[field])}, used {default}")
+            continue
+        number, note = _number(field, raw, default)
+        values[field] = int(number) if field in INTEGER_FIELDS else number
+        if note:
+            notes.append(note)
+    cfg = with_cadence(dataclasses.replace(DEFAULT_CONFIG, **values))
+    cfg, note = within_budget(cfg)
+    return cfg, notes + ([note] if note else [])
+
+
+def config_to_query(cfg: TrainConfig) -> dict[str, str]:
+    """The URL parameters that reopen `cfg`."""
+    return {field: f"{getattr(cfg, field):g}" if isinstance(getattr(cfg, field), float)
+            else str(getattr(cfg, field)) for field in URL_FIELDS}
+
+
+# --- session state: the sidebar, the URL and widgets that outlive a page -----------------------
+
+def _key(field: str) -> str:
+    return f"keep_cfg_{field}"
+
+
+def keep_widget_state() -> None:
+    """Stop Streamlit from dropping "keep_" widget values on pages that do not draw the widget.
+
+    Called at the top of every page (Streamlit's documented way to carry widget values across
+    pages).
+    """
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith("keep_"):
+            st.session_state[key] = st.session_state[key]
+
+
+def page_setup(page_file: str) -> None:
+    """The first call of every page: keep widget values across pages, take a shared link's
+    settings on a session's first run, and list what the link asked for that could not be used.
+
+    A fresh server's first session that deep-links to a page runs that page without app.py
+    (Streamlit falls back to the pages/ folder until st.navigation has run once): such a run is
+    sent through app.py, which then opens the page, with the link's settings.
+    """
+    if "_framed" not in st.session_state:
+        st.session_state["_deep_link"] = f"pages/{os.path.basename(page_file)}"
+        st.switch_page("app.py", query_params=st.query_params.to_dict())
+    keep_widget_state()
+    init_session()
+    show_url_notes()
+
+
+def set_config(cfg: TrainConfig) -> None:
+    """Make `cfg` the sidebar's settings (for presets; call before the sidebar is drawn)."""
+    for field in URL_FIELDS:
+        st.session_state[_key(field)] = getattr(cfg, field)
+
+
+def current_config() -> TrainConfig:
+    """The sidebar's settings as a TrainConfig (not validated: pages show ConfigError)."""
+    values = {field: st.session_state.get(_key(field), getattr(DEFAULT_CONFIG, field))
+              for field in URL_FIELDS}
+    return within_budget(with_cadence(dataclasses.replace(DEFAULT_CONFIG, **values)))[0]
+
+
+def init_session() -> None:
+    """On a session's first run, take the settings from the URL (clamped) or the defaults."""
+    if _key("norm") in st.session_state:
+        return
+    params = st.query_params.to_dict()
+    cfg, notes = config_from_query(params)
+    set_config(cfg)
+    st.session_state["url_notes"] = notes
+
+
+def show_url_notes() -> None:
+    """One warning listing what the URL asked for that could not be used, until a control moves."""
+    notes = st.session_state.get("url_notes") or []
+    if notes:
+        st.warning("Some settings in the link were changed:\n\n" +
+                   "\n".join(f"- {note}" for note in notes), icon=":material/warning:")
+
+
+def _on_sidebar_change() -> None:
+    st.session_state["url_notes"] = []
+    cfg = dataclasses.replace(DEFAULT_CONFIG, **{f: st.session_state[_key(f)] for f in URL_FIELDS
+                                                 if _key(f) in st.session_state})
+    fitted, note = within_budget(with_cadence(cfg))
+    st.session_state[_key("steps")] = fitted.steps
+    st.session_state["budget_note"] = note
+
+
+def _lo_hi(field: str, kind: type) -> tuple:
+    lo, hi = LIMITS[field]
+    return kind(lo), kind(hi)
+
+
+def sidebar(norm: bool = True) -> TrainConfig:
+    """Draw the shared experiment controls in the sidebar; return the config and put it in the URL.
+
+    norm=False hides the norm picker (for pages that train every norm).
+    """
+    init_session()
+    cfg = current_config()
+    for field in URL_FIELDS:  # fill keys a fresh session or a preset left unset
+        st.session_state.setdefault(_key(field), getattr(cfg, field))
+    change = {"on_change": _on_sidebar_change}
+    labels = {"norm": lambda n: norm_label(n)}
+    with st.sidebar:
+        st.header("Experiment")
+        if norm:
+            st.selectbox("Norm", CHOICES["norm"], key=_key("norm"), format_func=labels["norm"],
+                         help="Where each hidden layer takes its statistics from.", **change)
+        st.selectbox("Dataset", CHOICES["dataset"], key=_key("dataset"),
+                     help="digits: real 8x8 handwriting; the others are 2-D toy sets.", **change)
+        st.radio("Model", CHOICES["model"], key=_key("model"), horizontal=True,
+                 help="The cnn needs images (digits).", **change)
+        st.slider("Depth (hidden layers)", *_lo_hi("depth", int), key=_key("depth"), **change)
+        st.number_input("Width (units or channels)", *_lo_hi("width", int), step=8,
+                        key=_key("width"), **change)
+        st.selectbox("Activation", CHOICES["activation"], key=_key("activation"), **change)
+        st.number_input("Batch size", *_lo_hi("batch_size", int), step=1, key=_key("batch_size"),
+                        help="Examples per step. Batch norm's statistics come from these.",
+                        **change)
+        st.number_input("Learning rate", *_lo_hi("lr", float), step=0.01, format="%g",
+                        key=_key("lr"), **change)
+        st.number_input("Steps", *_lo_hi("steps", int), step=50, key=_key("steps"), **change)
+        with st.expander("More: norm position, init, optimizer, seed"):
+            st.radio("Norm position", CHOICES["norm_position"], key=_key("norm_position"),
+                     horizontal=True, help="Norm before the activation (as in the BN paper) "
+                     "or after it.", **change)
+            st.selectbox("Init", CHOICES["init"], key=_key("init"), **change)
+            st.number_input("Init gain", *_lo_hi("init_gain", float), step=0.1, format="%g",
+                            key=_key("init_gain"), help=">1 explodes, <1 vanishes.", **change)
+            st.selectbox("Optimizer", CHOICES["optimizer"], key=_key("optimizer"), **change)
+            st.number_input("Seed", *_lo_hi("seed", int), step=1, key=_key("seed"),
+                            help="Same seed: same initial weights and batches for every norm.",
+                            **change)
+        cfg = current_config()
+        if st.session_state.get("budget_note"):
+            st.warning(st.session_state["budget_note"])
+        st.caption(f"Estimated {estimated_seconds(cfg):.1f} s of compute; each run is capped at "
+                   f"{BUDGET_SECONDS:.0f} s, one run per tab, {MAX_CONCURRENT_TRAININGS} at once "
+                   "on this server. The address bar holds these settings: share it to open "
+                   "this exact experiment.")
+    wanted = config_to_query(cfg)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+    return cfg
+
+
+def default(key: str, value) -> None:
+    """Give a "keep_" widget its first value (instead of passing `value=`, which would clash)."""
+    st.session_state.setdefault(key, value)
+
+
+def go_to(page: str, cfg: TrainConfig | None = None, autostart: bool = False) -> None:
+    """Switch to `page` with `cfg` in the sidebar (and, if asked, start training at once)."""
+    if cfg is not None:
+        set_config(cfg)
+        st.session_state["url_notes"] = []
+    st.session_state["autostart"] = autostart
+    st.switch_page(page, query_params=config_to_query(cfg or current_config()))
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Ioffe & Szegedy's setting in small: a deep sigmoid MLP whose inputs drift without a norm.
+    "deep_sigmoid": with_cadence(dataclasses.replace(
+        DEFAULT_CONFIG, norm="none", depth=20, activation="sigmoid", init="xavier")),
+}
+
+
+# --- the shared store of finished runs and the server-wide training gate -----------------------
+
+class RunStore:
+    """Finished (or diverged) runs by config, shared by every session; least recently used go.
+
+    A run trained while its charts were drawn live has wall times that include the drawing,
+    so it is kept as not `clean`; `get(cfg, clean=True)` skips it (the Compare page's timings).
+    """
+
+    def __init__(self, capacity: int = STORE_CAPACITY):
+        self.capacity = capacity
+        self._runs: OrderedDict[TrainConfig, tuple[Run, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, cfg: TrainConfig, clean: bool = False) -> Run | None:
+        with self._lock:
+            run, run_clean = self._runs.get(cfg, (None, False))
+            if run is None or (clean and not run_clean):
+                return None
+            self._runs.move_to_end(cfg)
+            return run
+
+    def put(self, run: Run, clean: bool = True) -> None:
+        if run.status not in ("finished", "diverged"):
+            return  # a stopped run is not the answer for its config
+        with self._lock:
+            if clean or not self._runs.get(run.config, (None, False))[1]:
+                self._runs[run.config] = (run, clean)
+            self._runs.move_to_end(run.config)
+            while len(self._runs) > self.capacity:
+                self._runs.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+class TrainingGate:
+    """At most `limit` trainings at once on the server; the rest wait in line, first come first."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.slots = threading.BoundedSemaphore(limit)
+        self.running = 0
+        self._line: list[object] = []
+        self._lock = threading.Lock()
+
+    def join(self) -> object:
+        ticket = object()
+        with self._lock:
+            self._line.append(ticket)
+        return ticket
+
+    def try_enter(self, ticket: object) -> int:
+        """0 if `ticket` now holds a slot, else how many runs are ahead of it."""
+        with self._lock:
+            place = self._line.index(ticket)
+            if place == 0 and self.slots.acquire(blocking=False):
+                self._line.pop(0)
+                self.running += 1
+                return 0
+            return self.running + place
+
+    def leave(self, ticket: object) -> None:
+        with self._lock:
+            if ticket in self._line:
+                self._line.remove(ticket)
+
+    def release(self) -> None:
+        with self._lock:
+            self.running -= 1
+            self.slots.release()
+
+
+@st.cache_resource
+def run_store() -> RunStore:
+    return RunStore()
+
+
+@st.cache_resource
+def training_gate() -> TrainingGate:
+    return TrainingGate(MAX_CONCURRENT_TRAININGS)
+
+
+@st.cache_resource
+def warm_up() -> bool:
+    """Load the digits and torch's kernels once per server, so a first Train is quick."""
+    from normlab.engine import train
+
+    train(dataclasses.replace(DEFAULT_CONFIG, steps=2))
+    return True
+
+
+def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = None,
+                 notice=None, clean: bool = False, drawn: bool = False) -> tuple[Run, bool]:
+    """The run for `cfg`: replayed from the shared store, else trained once a slot is free.
+
+    Returns (run, replayed). While queued, `notice` (an st.empty) says how many runs are ahead;
+    a rerun stops the wait or the training at the next Streamlit call. clean=True replays only
+    runs whose wall times were not inflated by live drawing; drawn=True says `on_snapshot`
+    draws charts (slow), so this run's wall times are not fit to compare. Raises ConfigError.
+    """
+    store = run_store()
+    if (run := store.get(cfg, clean=clean)) is not None:
+        return run, True
+    notice = notice if notice is not None else st.empty()
+    gate, entered = training_gate(), False
+    ticket = gate.join()
+    try:
+        while (ahead := gate.try_enter(ticket)) > 0:
+            if (run := store.get(cfg, clean=clean)) is not None:  # trained elsewhere meanwhile
+                return run, True
+            notice.info(f"Queued: {ahead} run{'s' if ahead > 1 else ''} ahead of yours "
+                        f"(at most {gate.limit} train at once on this server).",
+                        icon=":material/hourglass_top:")
+            time.sleep(0.25)
+        entered = True
+        notice.empty()
+        if (run := store.get(cfg, clean=clean)) is not None:
+            return run, True
+        with contextlib.closing(stream(cfg)) as runs:  # closing marks an abandoned run "stopped"
+            for run in runs:
+                if on_snapshot is not None:
+                    on_snapshot(run)
+        store.put(run, clean=not drawn)
+        return run, False
+    finally:  # no Streamlit calls here: after a stop they would raise again
+        if entered:
+            gate.release()
+        else:
+            gate.leave(ticket)
+
+
+def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
+               key: str = LIVE_RUN_KEY) -> Run | None:
+    """Train `cfg` (or replay it), calling draw(run) up to REDRAWS_PER_SECOND times a second.
+
+    The growing run is saved in st.session_state[key] after every snapshot, so a Stop, a changed
+    control or a page switch leaves what was trained so far on screen. A ConfigError is shown as
+    an st.error and returns None. One run at a time per session: a new one waits for the old.
+    """
+    notice = notice if notice is not None else st.empty()
+    lock = st.session_state.setdefault("_training_lock", threading.Lock())
+    while not lock.acquire(timeout=0.05):  # the previous run stops at its next snapshot
+        notice.info("Stopping the previous run…")
+    started, last_draw, draws = time.perf_counter(), 0.0, []
+
+    def on_snapshot(run: Run) -> None:
+        nonlocal last_draw
+        st.session_state[key] = run
+        now = time.perf_counter()
+        if now - last_draw >= 1 / REDRAWS_PER_SECOND:
+            last_draw = now
+            draw(run)
+            draws.append(time.perf_counter() - started)
+            st.session_state["live_draws"] = draws
+
+    try:
+        run, replayed = get_or_train(cfg, on_snapshot, notice, drawn=True)
+    except ConfigError as error:
+        notice.error(f"This configuration cannot train: {error}", icon=":material/block:")
+        return None
+    finally:
+        lock.release()
+    st.session_state[key] = run
+    st.session_state["live_draws"] = draws
+    st.session_state["live_replayed"] = replayed
+    draw(run)
+    return run
+
+
+def cached_run(cfg: TrainConfig) -> Run | None:
+    """The finished run for `cfg`, trained behind a spinner if no session has trained it yet."""
+    try:
+        with st.spinner(f"Training {norm_label(cfg.norm)} for {cfg.steps} steps…"):
+            return get_or_train(cfg)[0]
+    except ConfigError as error:
+        st.error(f"This configuration cannot train: {error}", icon=":material/block:")
+        return None
+
+
+# --- showing a run --------------------------------------------------------------------------------
+
+def describe_change(old: TrainConfig, new: TrainConfig) -> str:
+    """'norm batch → none, depth 6 → 20' for the fields that differ."""
+    return ", ".join(f"{f} {getattr(old, f)} → {getattr(new, f)}" for f in URL_FIELDS
+                     if getattr(old, f) != getattr(new, f))
+
+
+def show_outcome(run: Run, where=None) -> None:
+    """How the run ended, in words: diverged (with the engine's hint), stopped or finished."""
+    where = where if where is not None else st
+    if run.status == "diverged":
+        where.error(f"**Diverged at step {run.diverged_at}.** {run.message}",
+                    icon=":material/error:")
+    elif run.status == "stopped":
+        where.info(f"{run.message} Press Train to start again.", icon=":material/stop_circle:")
+    elif run.status == "finished":
+        final = run.final
+        where.success(f"Finished {run.step} steps in {run.wall_time:.1f} s: validation accuracy "
+                      f"{100 * final.get('val_accuracy', float('nan')):.1f}%, validation loss "
+                      f"{final.get('val_loss', float('nan')):.3f} nats.",
+                      icon=":material/check_circle:")
+
+
+def chart(where, fig, key: str | None = None, caption: str | None = None) -> None:
+    """A full-width plotly chart and its one-line caption of what to look for, in `where`
+    (an st.empty is replaced whole); `key` keeps repeated draws in one script run apart."""
+    box = where.container() if caption else where
+    box.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    if caption:
+        box.caption(caption)
+
+
+def downloads(run: Run, fig=None, name: str = "normlab") -> None:
+    """CSV downloads of the run's frames and, if given, the main figure as standalone HTML."""
+    frames = {"metrics": lambda: run.metrics, "layer_stats": lambda: run.layer_stats,
+              "histograms": lambda: run.histograms, "gradients": lambda: run.gradients}
+    columns = st.columns(len(frames) + (fig is not None))
+    for column, (table, frame) in zip(columns, frames.items()):
+        column.download_button(f"{table}.csv", data=lambda f=frame: f().to_csv(index=False),
+                               file_name=f"{name}-{table}.csv", mime="text/csv",
+                               on_click="ignore", key=f"download_{name}_{table}",
+                               icon=":material/download:")
+    if fig is not None:
+        columns[-1].download_button(
+            "figure.html", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+            file_name=f"{name}-figure.html", mime="text/html", on_click="ignore",
+            key=f"download_{name}_html", icon=":material/download:",
+            help="The main chart, interactive, offline.")
+
+
+def tagged(frame: pd.DataFrame, norm: str) -> pd.DataFrame:
+    """`frame` with a `norm` column, as the multi-norm plot builders expect."""
+    return frame.assign(norm=norm)
+
+
+# --- lessons' computations ---------------------------------------------------------------------
+
+def steps_to(metrics: pd.DataFrame, target: float) -> int | None:
+    """The first evaluated step whose validation loss is at or below `target`."""
+    hit = metrics[metrics["val_loss"] <= target]
+    return None if hit.empty else int(hit["step"].iloc[0])
+
+
+def convergence_summary(runs: Mapping[str, Run]) -> str:
+    """Which norm first reached twice the best validation loss any of them got, and which ended
+    most accurate: a sentence computed from the runs' metrics."""
+    usable = {n: r for n, r in runs.items() if r.status != "diverged" and not r.metrics.empty}
+    parts = []
+    if usable:
+        target = 2 * min(float(r.metrics["val_loss"].min()) for r in usable.values())
+        reached = sorted((steps_to(r.metrics, target), norm_label(n)) for n, r in usable.items()
+                         if steps_to(r.metrics, target) is not None)
+        missed = [norm_label(n) for n, r in usable.items() if steps_to(r.metrics, target) is None]
+        parts.append(f"To reach a validation loss of {target:.2f} nats (twice the best any norm "
+                     "got), " + ", ".join(f"{label} took {step} steps" for step, label in reached)
+                     + (f"; {' and '.join(missed)} never did" if missed else "") + ".")
+        best = max(usable, key=lambda n: usable[n].final.get("val_accuracy", 0.0))
+        parts.append(f"Best final validation accuracy: {norm_label(best)}, "
+                     f"{100 * usable[best].final['val_accuracy']:.1f}%.")
+    parts += [f"{norm_label(n)} diverged at step {r.diverged_at}." for n, r in runs.items()
+              if r.status == "diverged"]
+    return " ".join(parts) or "No run produced metrics."
+
+
+def example_batch(seed: int, examples: int = 4, features: int = 3) -> pd.DataFrame:
+    """A small batch with features on different scales, as raw layer outputs tend to be."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(examples, features, generator=generator)  # (N, D)
+    x = x * torch.tensor([1.0, 3.0, 0.5])[:features] + torch.tensor([2.0, -1.0, 0.0])[:features]
+    return pd.DataFrame(x.numpy().round(2), columns=[f"x{j}" for j in range(features)],
+                        index=[f"example {i}" for i in range(examples)])
+
+
+def worked_example(batch: pd.DataFrame, gain: float, shift: float,
+                   batches_seen: int) -> dict[str, pd.DataFrame]:
+    """Each norm's output for `batch`, computed with normlab.norms, gain and shift applied.
+
+    "BatchNorm (eval)" uses running statistics after `batches_seen` training passes over this
+    same batch, so it shows the unbiased-variance gap between training and eval mode.
+    """
+    x = torch.tensor(batch.to_numpy(dtype="float32"))  # (N, D)
+    features = x.shape[1]
+    layers = {"BatchNorm (train)": norms.BatchNorm1d(features),
+              "LayerNorm": norms.LayerNorm(features), "RMSNorm": norms.RMSNorm(features)}
+    with torch.no_grad():
+        for layer in layers.values():
+            layer.weight.fill_(gain)
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.fill_(shift)
+        out = {name: layer(x) for name, layer in layers.items()}
+        bn = layers["BatchNorm (train)"]
+        for _ in range(max(0, batches_seen - 1)):  # the call above already counted one batch
+            bn(x)
+        bn.eval()
+        out["BatchNorm (eval)"] = bn(x)
+    return {name: pd.DataFrame(y.numpy(), columns=batch.columns, index=batch.index)
+            for name, y in out.items()}
+
+
+def with_margins(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus a mean and std row and column (biased std, as the norms use)."""
+    table = frame.copy()
+    table["row mean"], table["row std"] = frame.mean(axis=1), frame.std(axis=1, ddof=0)
+    table.loc["column mean"] = list(frame.mean(axis=0)) + [math.nan, math.nan]
+    table.loc["column std"] = list(frame.std(axis=0, ddof=0)) + [math.nan, math.nan]
+    return table

@@ -1,0 +1,105 @@
+"""Layer inspector: step through a run's per-layer histograms, before and after the norm."""
+
+import math
+import time
+
+import streamlit as st
+
+import appkit
+from normlab import plots
+
+appkit.page_setup(__file__)
+st.title("Layer inspector")
+st.write(
+    "Every few steps the lab recorded a histogram of each layer's values going into the norm "
+    "and coming out of it. Scrub through training to see how a norm holds a layer's "
+    "distribution in place while the weights underneath it change, and how, without one, the "
+    "distributions of deep layers drift, spread out or collapse."
+)
+
+cfg = appkit.sidebar()
+live = st.session_state.get(appkit.LIVE_RUN_KEY)
+sources = ["the sidebar's settings"]
+if live is not None and not live.histograms.empty:
+    sources.insert(0, "my last live-lab run")
+if st.session_state.get("keep_inspect_source") not in sources:
+    st.session_state["keep_inspect_source"] = sources[0]
+source = st.radio("Run to inspect", sources, key="keep_inspect_source", horizontal=True,
+                  disabled=len(sources) == 1, help="Train in the live lab to inspect that run.")
+run = live if source == "my last live-lab run" else appkit.cached_run(cfg)
+if run is None or run.histograms.empty:
+    st.info("This run recorded no snapshots: it diverged or stopped at once. Try other settings.")
+    st.stop()
+appkit.show_outcome(run)
+
+histograms, stats = run.histograms, run.layer_stats
+steps = sorted(int(s) for s in histograms["step"].unique())
+layers = sorted(int(layer) for layer in histograms["layer"].unique())
+if "inspect_pending" in st.session_state:  # where the last play stopped
+    st.session_state["keep_inspect_step"] = st.session_state.pop("inspect_pending")
+if st.session_state.get("keep_inspect_step") not in steps:
+    st.session_state["keep_inspect_step"] = steps[-1]
+if st.session_state.get("keep_inspect_layer") not in layers:
+    st.session_state["keep_inspect_layer"] = layers[-1]
+
+
+def move(by: int) -> None:
+    index = steps.index(st.session_state["keep_inspect_step"]) + by
+    st.session_state["keep_inspect_step"] = steps[max(0, min(index, len(steps) - 1))]
+
+
+layer_col, step_col = st.columns([1, 3])
+layer = layer_col.selectbox("Layer", layers, key="keep_inspect_layer",
+                            format_func=lambda i: f"layer {i}" + (" (first)" if i == 0 else ""))
+step = step_col.select_slider("Training step", steps, key="keep_inspect_step")
+back, forward, play, _ = st.columns([1, 1, 1, 5])
+back.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,))
+forward.button("Next ▶", key="inspect_next", on_click=move, args=(1,))
+playing = play.button("Play", key="inspect_play", icon=":material/slideshow:",
+                      help="Animate from this step on.")
+
+numbers, overlay, ridges = st.empty(), st.empty(), st.empty()
+st.caption("Top: the selected layer's values going into the norm (blue) and coming out of it. "
+           "Bottom: every layer at the same step, first layer on top; look for ridges that "
+           "widen, shift or pile up at zero as you go down.")
+
+
+def show(step: int, frame: int = 0) -> None:
+    """The numbers and both charts for one snapshot."""
+    row = stats[(stats["step"] == step) & (stats["layer"] == layer)].set_index("point")
+    out, into = row.loc["post_norm"], row.loc["pre_norm"]
+    act = row.loc["activation"]
+    with numbers.container():
+        cols = st.columns(7)
+        change = "change from the norm's input"
+        for col, name in zip(cols[:2], ("mean", "std")):
+            col.metric(name, f"{out[name]:.3g}", f"{out[name] - into[name]:+.2g}",
+                       delta_color="off", help=f"Of the norm's output; below it, the {change}.")
+        for col, name in zip(cols[2:5], ("p15", "p50", "p85")):
+            col.metric(name, f"{out[name]:.3g}", help=f"{name[1:]}th percentile of the output.")
+        helps = {"saturated": "tanh/sigmoid outputs within 3% of their limits",
+                 "dead": "ReLU units that output 0 for every example in the batch"}
+        for col, name in zip(cols[5:], ("saturated", "dead")):
+            value = act[name]
+            col.metric(name, "n/a" if math.isnan(value) else f"{value:.0%}", help=helps[name])
+    appkit.chart(overlay, plots.histogram_overlay(histograms, layer, step, run.config.norm),
+                 key=f"overlay-{frame}")
+    appkit.chart(ridges, plots.ridgeline(histograms, step, run.config.norm), key=f"ridge-{frame}")
+
+
+show(step)
+if playing:
+    for frame, later in enumerate(steps[steps.index(step) + 1:], start=1):
+        time.sleep(0.3)
+        show(later, frame)
+    st.session_state["inspect_pending"] = steps[-1]
+    st.rerun()
+
+st.header("Try this")
+st.markdown(
+    "- Train a 20-layer sigmoid network with No norm in the live lab, come back and press Play "
+    "on the last layer: where do its values end up?\n"
+    "- Compare the first and last snapshot of a BatchNorm run: the norm's input moves, its "
+    "output hardly does.\n"
+    "- With ReLU and init gain 0.5, watch the dead fraction as you go deeper."
+)

@@ -1,0 +1,223 @@
+"""The app, page by page, through Streamlit's AppTest; and the URL parsing behind shared links.
+
+Runs are tiny (steps=20 in the URL) so the whole file stays well under a minute and a half.
+"""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import appkit
+from normlab.config import LIMITS, TrainConfig
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["pages/home.py", "pages/concepts.py", "pages/live_lab.py", "pages/compare.py",
+         "pages/inspector.py"]
+
+
+def open_page(page: str, **params) -> AppTest:
+    """A new session opened from a link with `params` (steps=20 unless given), then `page`."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in {"steps": "20", **params}.items():
+        at.query_params[name] = str(value)
+    at.run()  # through app.py's st.navigation first, as a browser would arrive
+    return at.switch_page(page).run()
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures by title, as sent to the browser."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def values(array) -> list:
+    """A data array from a figure spec: plotly sends numpy arrays base64-encoded."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def texts(elements) -> str:
+    return " ".join(element.value for element in elements)
+
+
+# --- config_from_query: a pure function ---------------------------------------------------------
+
+def test_no_parameters_give_the_default_experiment():
+    cfg, notes = appkit.config_from_query({})
+    assert cfg == appkit.DEFAULT_CONFIG and notes == []
+    assert cfg.norm == TrainConfig().norm and cfg.record_every == TrainConfig().record_every
+
+
+def test_a_shared_link_round_trips():
+    cfg = appkit.with_cadence(TrainConfig(norm="layer", depth=12, lr=0.003, batch_size=8,
+                                          activation="tanh", seed=7, init_gain=1.5))
+    assert appkit.config_from_query(appkit.config_to_query(cfg)) == (cfg, [])
+
+
+@pytest.mark.parametrize("params, field, expected", [
+    ({"depth": "1000"}, "depth", 64),
+    ({"depth": "-3"}, "depth", 1),
+    ({"batch_size": "99999999999999999999"}, "batch_size", 1024),
+    ({"lr": "nan"}, "lr", appkit.DEFAULT_CONFIG.lr),
+    ({"lr": "inf"}, "lr", appkit.DEFAULT_CONFIG.lr),
+    ({"width": "abc"}, "width", appkit.DEFAULT_CONFIG.width),
+    ({"steps": "12.7"}, "steps", 13),
+    ({"norm": "superNorm"}, "norm", appkit.DEFAULT_CONFIG.norm),
+    ({"norm": "<script>alert(1)</script>"}, "norm", appkit.DEFAULT_CONFIG.norm),
+    ({"dataset": "../../etc/passwd"}, "dataset", appkit.DEFAULT_CONFIG.dataset),
+    ({"init_gain": "1e308"}, "init_gain", LIMITS["init_gain"][1]),
+])
+def test_bad_url_values_are_replaced_with_a_note(params, field, expected):
+    cfg, notes = appkit.config_from_query(params)
+    assert getattr(cfg, field) == expected
+    assert len(notes) == 1 and notes[0].startswith(field)
+    assert "<" not in notes[0] and "/" not in notes[0]  # nothing markdown or HTML gets through
+
+
+def test_good_values_are_taken_as_given_and_unknown_keys_ignored():
+    cfg, notes = appkit.config_from_query({"norm": "RMS", "depth": ["3", "9"], "utm": "x"})
+    assert (cfg.norm, cfg.depth, notes) == ("rms", 9, [])
+
+
+def test_a_run_over_budget_has_its_steps_cut_with_a_note():
+    cfg, notes = appkit.config_from_query({"width": "1024", "batch_size": "1024", "depth": "64",
+                                           "steps": "100000"})
+    assert appkit.estimated_seconds(cfg) <= appkit.BUDGET_SECONDS
+    assert cfg.steps < 100_000 and "steps cut" in notes[-1]
+
+
+# --- every page -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_with_default_settings(page):
+    at = open_page(page)
+    assert not at.exception, at.exception
+    assert at.title and at.markdown  # every page has a title and a "try this" prompt
+
+
+def test_bad_url_parameters_are_clamped_with_one_warning():
+    at = open_page("pages/live_lab.py", depth="9999", norm="<script>", lr="abc", seed="-5")
+    assert not at.exception
+    assert len(at.warning) == 1
+    warning = at.warning[0].value
+    assert all(field in warning for field in ("depth", "norm", "lr", "seed"))
+    assert at.sidebar.slider(key="keep_cfg_depth").value == 64
+    assert at.query_params["depth"] == ["64"] or at.query_params["depth"] == "64"
+
+
+def test_the_url_follows_the_sidebar():
+    at = open_page("pages/live_lab.py")
+    at.sidebar.slider(key="keep_cfg_depth").set_value(9).run()
+    assert str(at.query_params["depth"]).strip("[]'") == "9"
+
+
+def test_settings_survive_moving_between_pages():
+    at = open_page("pages/live_lab.py")
+    at.sidebar.selectbox(key="keep_cfg_norm").select("rms")
+    at.sidebar.slider(key="keep_cfg_depth").set_value(4).run()
+    at.switch_page("pages/concepts.py").run()
+    at.switch_page("pages/live_lab.py").run()
+    assert at.sidebar.selectbox(key="keep_cfg_norm").value == "rms"
+    assert at.sidebar.slider(key="keep_cfg_depth").value == 4
+
+
+# --- live lab -------------------------------------------------------------------------------
+
+def validation_loss(at: AppTest) -> list[float]:
+    loss = figures(at)["Loss by step"]
+    return [y for trace in loss["data"] if "validation" in trace["name"]
+            for y in values(trace["y"])]
+
+
+def test_live_lab_trains_and_the_norm_changes_the_curves():
+    at = open_page("pages/live_lab.py", seed=11)
+    at.button(key="train").click().run()
+    assert not at.exception
+    charts = figures(at)
+    assert {"Loss by step", "Validation accuracy", "Gradient norm by layer (log scale)"} <= set(
+        charts)
+    assert "Finished 20 steps" in texts(at.success)
+    with_batch = validation_loss(at)
+    at.sidebar.selectbox(key="keep_cfg_norm").select("none").run()
+    at.button(key="train").click().run()
+    assert at.session_state[appkit.LIVE_RUN_KEY].config.norm == "none"
+    assert validation_loss(at) != with_batch
+    assert len(with_batch) == len(validation_loss(at))
+
+
+def test_a_diverged_run_names_the_step():
+    at = open_page("pages/live_lab.py", norm="none", lr="5", seed=3)
+    at.button(key="train").click().run()
+    assert not at.exception
+    run = at.session_state[appkit.LIVE_RUN_KEY]
+    assert run.status == "diverged"
+    assert f"Diverged at step {run.diverged_at}" in texts(at.error)
+
+
+def test_batch_size_one_with_batch_norm_is_explained():
+    at = open_page("pages/live_lab.py", norm="batch", batch_size="1")
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert "batch size 1" in texts(at.error) and "variance" in texts(at.error)
+
+
+def test_a_finished_run_is_replayed_not_retrained():
+    first = open_page("pages/live_lab.py", seed=21)
+    first.button(key="train").click().run()
+    second = open_page("pages/live_lab.py", seed=21)  # another student, same link
+    second.button(key="train").click().run()
+    assert second.session_state["live_replayed"]
+    assert second.session_state[appkit.LIVE_RUN_KEY] is first.session_state[appkit.LIVE_RUN_KEY]
+
+
+# --- the other lessons ----------------------------------------------------------------------
+
+def test_compare_overlays_every_norm_and_says_which_converged_first():
+    at = open_page("pages/compare.py", seed=4)
+    at.button(key="compare_train").click().run()
+    assert not at.exception
+    by_step = figures(at)["Loss by step"]
+    assert [trace["name"].split(" (")[0] for trace in by_step["data"]] == [
+        "No norm", "BatchNorm", "LayerNorm", "RMSNorm"]
+    assert "Loss by wall time" in figures(at)
+    assert "steps" in texts(at.success) and "Best final validation accuracy" in texts(at.success)
+    at.sidebar.number_input(key="keep_cfg_batch_size").set_value(8).run()
+    at.button(key="compare_train").click().run()
+    changed = figures(at)["Loss by step"]["data"][0]["y"]
+    assert values(changed) != values(by_step["data"][0]["y"])
+
+
+def test_inspector_steps_through_snapshots():
+    at = open_page("pages/inspector.py", seed=5)
+    assert not at.exception
+    last = at.select_slider(key="keep_inspect_step").value
+    at.button(key="inspect_previous").click().run()
+    assert at.select_slider(key="keep_inspect_step").value < last
+    at.selectbox(key="keep_inspect_layer").select(0).run()
+    assert "Layer 0 at step" in " ".join(figures(at))
+    at.button(key="inspect_play").click().run()
+    assert at.select_slider(key="keep_inspect_step").value == last
+    assert not at.exception
+
+
+def test_concepts_example_follows_the_seed_and_the_norm_picker():
+    at = open_page("pages/concepts.py")
+    before = at.table[0].value.to_numpy().tolist()
+    at.number_input(key="keep_concepts_seed").set_value(3).run()
+    assert at.table[0].value.to_numpy().tolist() != before
+    at.radio(key="keep_concepts_norm").set_value("layer").run()
+    assert any(title.startswith("LayerNorm") for title in figures(at))
+
+
+def test_start_here_opens_the_live_lab_and_trains_the_preset():
+    at = open_page("pages/home.py")
+    at.button(key="start").click().run()
+    assert not at.exception
+    run = at.session_state[appkit.LIVE_RUN_KEY]
+    assert (run.config.norm, run.config.depth) == ("none", 20)
+    assert "Loss by step" in figures(at)
