@@ -141,11 +141,11 @@ def add_config_options(parser: argparse.ArgumentParser, lists: bool) -> None:
     group = parser.add_argument_group(title)
     comments = field_comments()
     for name in FIELDS:
-        allowed = choices_for(name)
-        metavar = "{" + ",".join(allowed) + "}" if allowed else name.upper()
-        default = getattr(DEFAULTS, name)
+        allowed, default = choices_for(name), getattr(DEFAULTS, name)
         if lists:
             metavar = f"{name.upper()}[,...]"
+        else:
+            metavar = "{" + ",".join(allowed) + "}" if allowed else name.upper()
         group.add_argument(
             option(name), *(SWEEP_ALIASES.get(name, []) if lists else []),
             dest=name,
