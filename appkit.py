@@ -464,6 +464,15 @@ def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
     return run
 
 
+def last_run(key: str = LIVE_RUN_KEY) -> Run | None:
+    """The session's last live run, once a training this session just interrupted has wound down
+    (a rerun can start while the old script run is still closing its generator)."""
+    lock = st.session_state.get("_training_lock")
+    if lock is not None and lock.acquire(timeout=3.0):
+        lock.release()
+    return st.session_state.get(key)
+
+
 def cached_run(cfg: TrainConfig) -> Run | None:
     """The finished run for `cfg`, trained behind a spinner if no session has trained it yet."""
     try:
@@ -490,6 +499,9 @@ def show_outcome(run: Run, where=None) -> None:
                     icon=":material/error:")
     elif run.status == "stopped":
         where.info(f"{run.message} Press Train to start again.", icon=":material/stop_circle:")
+    elif run.status == "running":
+        where.info("Stopping the previous run: it stops at its next snapshot.",
+                   icon=":material/hourglass_top:")
     elif run.status == "finished":
         final = run.final
         where.success(f"Finished {run.step} steps in {run.wall_time:.1f} s: validation accuracy "
@@ -538,19 +550,39 @@ def steps_to(metrics: pd.DataFrame, target: float) -> int | None:
     return None if hit.empty else int(hit["step"].iloc[0])
 
 
+def _listed(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def convergence_summary(runs: Mapping[str, Run]) -> str:
-    """Which norm first reached twice the best validation loss any of them got, and which ended
-    most accurate: a sentence computed from the runs' metrics."""
+    """Which norm first reached a validation loss that every learning norm reached, and which
+    ended most accurate: a sentence computed from the runs' metrics.
+
+    A norm "learns" when its validation loss falls below half its starting value; the common
+    level is the highest of the learners' best losses, so each of them got there at some step.
+    """
     usable = {n: r for n, r in runs.items() if r.status != "diverged" and not r.metrics.empty}
+    learners = {n: r for n, r in usable.items()
+                if r.metrics["val_loss"].min() <= r.metrics["val_loss"].iloc[0] / 2}
     parts = []
+    if len(learners) == 1:
+        (norm, run), = learners.items()
+        parts.append(f"Only {norm_label(norm)} learned: its validation loss fell to "
+                     f"{run.metrics['val_loss'].min():.2f} nats.")
+    elif learners:
+        level = max(float(r.metrics["val_loss"].min()) for r in learners.values())
+        reached = sorted((steps_to(r.metrics, level), norm_label(n)) for n, r in learners.items())
+        first_step, first = reached[0]
+        parts.append(f"Every norm that learned reached a validation loss of {level:.2f} nats; "
+                     f"{first} got there first, at step {first_step}"
+                     + "".join(f", then {label} ({step})" for step, label in reached[1:]) + ".")
+    stuck = [norm_label(n) for n in usable if n not in learners]
+    if stuck:
+        steps = next(iter(usable.values())).config.steps
+        parts.append(f"{_listed(stuck)} never halved {'its' if len(stuck) == 1 else 'their'} "
+                     f"starting validation loss in {steps} steps.")
     if usable:
-        target = 2 * min(float(r.metrics["val_loss"].min()) for r in usable.values())
-        reached = sorted((steps_to(r.metrics, target), norm_label(n)) for n, r in usable.items()
-                         if steps_to(r.metrics, target) is not None)
-        missed = [norm_label(n) for n, r in usable.items() if steps_to(r.metrics, target) is None]
-        parts.append(f"To reach a validation loss of {target:.2f} nats (twice the best any norm "
-                     "got), " + ", ".join(f"{label} took {step} steps" for step, label in reached)
-                     + (f"; {' and '.join(missed)} never did" if missed else "") + ".")
         best = max(usable, key=lambda n: usable[n].final.get("val_accuracy", 0.0))
         parts.append(f"Best final validation accuracy: {norm_label(best)}, "
                      f"{100 * usable[best].final['val_accuracy']:.1f}%.")
@@ -579,6 +611,7 @@ def worked_example(batch: pd.DataFrame, gain: float, shift: float,
     features = x.shape[1]
     layers = {"BatchNorm (train)": norms.BatchNorm1d(features),
               "LayerNorm": norms.LayerNorm(features), "RMSNorm": norms.RMSNorm(features)}
+    order = ["BatchNorm (train)", "BatchNorm (eval)", "LayerNorm", "RMSNorm"]
     with torch.no_grad():
         for layer in layers.values():
             layer.weight.fill_(gain)
@@ -590,14 +623,16 @@ def worked_example(batch: pd.DataFrame, gain: float, shift: float,
             bn(x)
         bn.eval()
         out["BatchNorm (eval)"] = bn(x)
-    return {name: pd.DataFrame(y.numpy(), columns=batch.columns, index=batch.index)
-            for name, y in out.items()}
+    return {name: pd.DataFrame(out[name].numpy(), columns=batch.columns, index=batch.index)
+            for name in order}
 
 
 def with_margins(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` plus a mean and std row and column (biased std, as the norms use)."""
+    """`frame` plus each row's mean, std and root mean square, and each column's mean and std
+    (biased std, as the norms use)."""
     table = frame.copy()
     table["row mean"], table["row std"] = frame.mean(axis=1), frame.std(axis=1, ddof=0)
-    table.loc["column mean"] = list(frame.mean(axis=0)) + [math.nan, math.nan]
-    table.loc["column std"] = list(frame.std(axis=0, ddof=0)) + [math.nan, math.nan]
+    table["row rms"] = (frame**2).mean(axis=1) ** 0.5
+    table.loc["column mean"] = list(frame.mean(axis=0)) + [math.nan] * 3
+    table.loc["column std"] = list(frame.std(axis=0, ddof=0)) + [math.nan] * 3
     return table

@@ -63,7 +63,7 @@ def _layout(title: str, x: str, y: str, height: int = 380, **extra) -> dict:
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         # below the x-axis title, so long legends never run into the plot's title
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
-        "hovermode": "closest",
+        "hovermode": "closest", "showlegend": True,
         "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
     }
     for name, value in extra.items():
@@ -220,7 +220,8 @@ def gradient_by_depth(gradients: pd.DataFrame) -> go.Figure:
                        "line": {"color": norm_color(norm), "width": 2.5}, "marker": {"size": 6}})
     return _figure(traces, _layout("Gradient norm by depth (median over training)",
                                    AXIS_TITLES["layer"], "weight-gradient norm ‖∇W‖ (log scale)",
-                                   yaxis={"type": "log"}, margin={"b": 110}, height=420))
+                                   yaxis={"type": "log", "dtick": "D2"}, margin={"b": 110},
+                                   height=420))
 
 
 def _density(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -74,8 +74,12 @@ if runs:
                  caption="A flat line: every layer gets gradients of similar size; a slope: they "
                          "vanish or explode on the way back to the first layer.")
     table = pd.DataFrame({plots.norm_label(n): r.summary() for n, r in runs.items()}).T
+    table["final_val_accuracy"] = 100 * table["final_val_accuracy"].astype(float)
     st.dataframe(table[["status", "steps_run", "final_val_accuracy", "final_val_loss",
-                        "wall_time", "num_params"]], width="stretch")
+                        "wall_time", "num_params"]].rename(columns={
+                            "steps_run": "steps", "final_val_accuracy": "val accuracy (%)",
+                            "final_val_loss": "val loss (nats)", "wall_time": "wall time (s)",
+                            "num_params": "parameters"}), width="stretch")
     st.download_button("metrics.csv (all norms)", data=lambda: metrics.to_csv(index=False),
                        file_name="normlab-compare-metrics.csv", mime="text/csv",
                        on_click="ignore", key="compare_csv", icon=":material/download:")

@@ -18,7 +18,7 @@ st.write(
 )
 
 cfg = appkit.sidebar()
-live = st.session_state.get(appkit.LIVE_RUN_KEY)
+live = appkit.last_run()
 sources = ["the sidebar's settings"]
 if live is not None and not live.histograms.empty:
     sources.insert(0, "my last live-lab run")

@@ -74,7 +74,7 @@ if train or st.session_state.pop("autostart", False):
                        f"({(len(draws) - 1) / max(draws[-1] - draws[0], 1e-9):.1f} per second); "
                        f"first chart {draws[0]:.2f} s after Train.")
 else:
-    run = st.session_state.get(appkit.LIVE_RUN_KEY)
+    run = appkit.last_run()
     if run is None:
         notice.info("Press **Train** to start. The sidebar holds the experiment.",
                     icon=":material/arrow_back:")

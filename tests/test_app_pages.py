@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import appkit
 from normlab.config import LIMITS, TrainConfig
+from normlab.engine import Run
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["pages/home.py", "pages/concepts.py", "pages/live_lab.py", "pages/compare.py",
@@ -89,6 +90,61 @@ def test_a_run_over_budget_has_its_steps_cut_with_a_note():
                                            "steps": "100000"})
     assert appkit.estimated_seconds(cfg) <= appkit.BUDGET_SECONDS
     assert cfg.steps < 100_000 and "steps cut" in notes[-1]
+
+
+# --- the shared store, the training gate, the summary sentence --------------------------------
+
+def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
+    """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
+    run = Run(cfg, status=status)
+    for i, loss in enumerate(losses):
+        run._metrics.append(step=10 * i, examples=0, train_loss=loss, train_accuracy=0.0,
+                            val_loss=loss, val_accuracy=1 - loss / 3, wall_time=0.1 * i)
+    return run
+
+
+def test_the_store_keeps_finished_runs_and_forgets_the_oldest():
+    store = appkit.RunStore(capacity=2)
+    configs = [TrainConfig(seed=seed) for seed in range(3)]
+    for cfg in configs:
+        store.put(finished_run(cfg, [2.3, 1.0]))
+    store.put(finished_run(TrainConfig(seed=9), [2.3], status="stopped"))
+    assert store.get(configs[0]) is None and store.get(configs[2]) is not None
+    assert store.get(TrainConfig(seed=9)) is None  # a stopped run answers nothing
+
+
+def test_runs_drawn_live_are_not_replayed_where_timing_matters():
+    store, cfg = appkit.RunStore(), TrainConfig(seed=1)
+    store.put(finished_run(cfg, [2.3, 1.0]), clean=False)
+    assert store.get(cfg) is not None and store.get(cfg, clean=True) is None
+    store.put(finished_run(cfg, [2.3, 0.5]), clean=True)
+    store.put(finished_run(cfg, [2.3, 0.9]), clean=False)  # does not replace the clean one
+    assert store.get(cfg, clean=True).metrics["val_loss"].iloc[-1] == 0.5
+
+
+def test_the_gate_lets_in_at_most_its_limit_first_come_first():
+    gate = appkit.TrainingGate(limit=1)
+    first, second, third = gate.join(), gate.join(), gate.join()
+    assert gate.try_enter(second) == 1  # first is ahead of it
+    assert gate.try_enter(first) == 0
+    assert gate.try_enter(second) == 1
+    gate.release()
+    assert gate.try_enter(third) == 1  # second is still ahead of it
+    assert gate.try_enter(second) == 0
+
+
+def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
+    cfg = TrainConfig(steps=40)
+    runs = {"none": finished_run(cfg, [2.3, 2.3, 2.3, 2.2]),
+            "batch": finished_run(cfg, [2.3, 0.5, 0.3, 0.2]),
+            "layer": finished_run(cfg, [2.3, 1.5, 0.6, 0.4]),
+            "rms": finished_run(cfg, [2.3, float("nan")], status="diverged")}
+    runs["rms"].diverged_at = 12
+    summary = appkit.convergence_summary(runs)
+    assert "validation loss of 0.40 nats; BatchNorm got there first, at step 20, then " \
+           "LayerNorm (30)" in summary
+    assert "No norm never halved its starting validation loss in 40 steps" in summary
+    assert "RMSNorm diverged at step 12" in summary
 
 
 # --- every page -----------------------------------------------------------------------------
@@ -185,7 +241,8 @@ def test_compare_overlays_every_norm_and_says_which_converged_first():
     assert [trace["name"].split(" (")[0] for trace in by_step["data"]] == [
         "No norm", "BatchNorm", "LayerNorm", "RMSNorm"]
     assert "Loss by wall time" in figures(at)
-    assert "steps" in texts(at.success) and "Best final validation accuracy" in texts(at.success)
+    summary = texts(at.success)
+    assert "got there first, at step" in summary and "Best final validation accuracy" in summary
     at.sidebar.number_input(key="keep_cfg_batch_size").set_value(8).run()
     at.button(key="compare_train").click().run()
     changed = figures(at)["Loss by step"]["data"][0]["y"]
