@@ -104,7 +104,8 @@ def loss_curves(metrics: pd.DataFrame, x: str = "step",
             })
     title = {"step": "Loss by step", "wall_time": "Loss by wall time"}.get(x, "Loss")
     return _figure(traces, _layout(title, AXIS_TITLES[x], "cross-entropy loss (nats)",
-                                   margin={"b": 110}, height=420))
+                                   margin={"b": 110}, height=420,
+                                   yaxis={"rangemode": "tozero"}))  # a flat 2.3 looks flat
 
 
 def accuracy_curves(metrics: pd.DataFrame, x: str = "step") -> go.Figure:

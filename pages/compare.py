@@ -69,7 +69,8 @@ if runs:
                  "seconds of training, on one CPU thread of a shared server: expect some noise.")
     accuracy_col, depth_col = st.columns(2)
     appkit.chart(accuracy_col, plots.accuracy_curves(metrics), key="compare_accuracy",
-                 caption="Held-out accuracy per step; a flat line at 10% is guessing.")
+                 caption="Held-out accuracy per step; a flat line at 1/classes (10% for "
+                         "the digits) is guessing.")
     appkit.chart(depth_col, plots.gradient_by_depth(gradients), key="compare_depth",
                  caption="A flat line: every layer gets gradients of similar size; a slope: they "
                          "vanish or explode on the way back to the first layer.")

@@ -64,6 +64,11 @@ st.caption("Top: the selected layer's values going into the norm (blue) and comi
            "widen, shift or pile up at zero as you go down.")
 
 
+def short(value: float) -> str:
+    """A number that fits a metric tile: 2 decimals, or 3 significant digits when large."""
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:.3g}"
+
+
 def show(step: int, frame: int = 0) -> None:
     """The numbers and both charts for one snapshot."""
     row = stats[(stats["step"] == step) & (stats["layer"] == layer)].set_index("point")
@@ -71,12 +76,12 @@ def show(step: int, frame: int = 0) -> None:
     act = row.loc["activation"]
     with numbers.container():
         cols = st.columns(7)
-        change = "change from the norm's input"
         for col, name in zip(cols[:2], ("mean", "std")):
-            col.metric(name, f"{out[name]:.3g}", f"{out[name] - into[name]:+.2g}",
-                       delta_color="off", help=f"Of the norm's output; below it, the {change}.")
+            col.metric(name, short(out[name]), f"{out[name] - into[name]:+.2g}",
+                       delta_color="off", help="Of the norm's output; below it, the change "
+                                               "from the norm's input.")
         for col, name in zip(cols[2:5], ("p15", "p50", "p85")):
-            col.metric(name, f"{out[name]:.3g}", help=f"{name[1:]}th percentile of the output.")
+            col.metric(name, short(out[name]), help=f"{name[1:]}th percentile of the output.")
         helps = {"saturated": "tanh/sigmoid outputs within 3% of their limits",
                  "dead": "ReLU units that output 0 for every example in the batch"}
         for col, name in zip(cols[5:], ("saturated", "dead")):

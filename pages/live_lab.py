@@ -2,6 +2,7 @@
 
 import itertools
 
+import pandas as pd
 import streamlit as st
 
 import appkit
@@ -29,8 +30,8 @@ bands_chart = st.empty()
 grad_col, ratio_col = st.columns(2)
 grad_chart, ratio_chart = grad_col.empty(), ratio_col.empty()
 CAPTIONS = {
-    "loss": "Dotted: loss on the batches it trained on; solid: held-out data. A flat line near "
-            "2.3 nats means the network is guessing among 10 digits.",
+    "loss": "Dotted: loss on the batches it trained on; solid: held-out data. A flat line at "
+            "ln(classes) nats (2.3 for the 10 digits) means the network is only guessing.",
     "accuracy": "Accuracy on held-out examples (eval mode: batch norm uses its running "
                 "statistics here).",
     "bands": "Each panel is one layer: the band holds the middle 70% of the values leaving the "
@@ -53,7 +54,8 @@ def draw(run):
     metrics = appkit.tagged(run.metrics, run.config.norm)
     charts = [(loss_chart, "loss", plots.loss_curves(metrics)),
               (accuracy_chart, "accuracy", plots.accuracy_curves(metrics))]
-    if not run.layer_stats.empty:
+    # the per-layer charts cost the browser most: every other redraw, and always the last one
+    if not run.layer_stats.empty and (n % 2 == 0 or run.status != "running"):
         charts += [(bands_chart, "bands", plots.percentile_bands(run.layer_stats, run.config.norm)),
                    (grad_chart, "grad", plots.gradient_heatmap(run.gradients)),
                    (ratio_chart, "ratio", plots.update_ratio_heatmap(run.gradients))]
@@ -78,6 +80,9 @@ else:
     if run is None:
         notice.info("Press **Train** to start. The sidebar holds the experiment.",
                     icon=":material/arrow_back:")
+        empty = pd.DataFrame(columns=["norm", "step", "train_loss", "val_loss", "val_accuracy"])
+        appkit.chart(loss_chart, plots.loss_curves(empty), key="loss-empty")  # and loads plotly
+        appkit.chart(accuracy_chart, plots.accuracy_curves(empty), key="accuracy-empty")
     else:
         draw(run)
         if run.config != cfg:
@@ -96,3 +101,4 @@ st.markdown(
     "- With BatchNorm, set **batch size** to 4, then 2, then 1. Does it stay robust?\n"
     "- Raise the **learning rate** to 2 with No norm, then with LayerNorm."
 )
+appkit.warm_up()  # a first visit by a link skips Home: load the data while they read
