@@ -22,7 +22,7 @@ import time
 import typing
 from pathlib import Path
 
-from normlab import __version__, config
+from normlab import __version__, config, runcache
 from normlab.config import LIMITS, ConfigError, TrainConfig
 from normlab.engine import Run, stream, train
 
@@ -192,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     output = sweep_parser.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="CSV",
                         help="CSV file for the rows (every config field and the results)")
+
+    precompute_parser = commands.add_parser(
+        "precompute", help="train the app's first experiments into its run cache",
+        description="Train the runs a class opens first (the live lab's default, the Compare "
+        "page's norms, the home page's 'Start here') into the folder the app replays finished "
+        "runs from, so the first student does not wait. Runs already there are kept.",
+    )
+    precompute_parser.set_defaults(handler=precompute_command, subparser=precompute_parser)
+    precompute_parser.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help="the app's cache folder (default: $NORMLAB_CACHE_DIR, else ~/.cache/normlab)")
     return parser
 
 
@@ -378,6 +389,18 @@ def sweep_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                 csv_file.flush()  # the rows so far survive an interrupted sweep
     if args.out is not None:
         print(f"wrote {len(points)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+# --- precompute ----------------------------------------------------------------------------------
+def precompute_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    cache = runcache.RunCache(args.out if args.out is not None else runcache.cache_dir())
+    try:
+        runs = runcache.precompute(cache)
+    except OSError as err:  # a folder that cannot be written must fail a build step
+        print(f"normlab precompute: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(runs)} runs ready in {cache.directory}")
     return 0
 
 
