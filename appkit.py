@@ -22,10 +22,11 @@ import torch
 
 from normlab import config as C
 from normlab import norms
-from normlab.config import LIMITS, ConfigError, TrainConfig
+from normlab.config import DEFAULT_CONFIG, LIMITS, ConfigError, TrainConfig, with_cadence
 from normlab.engine import Run, stream
 from normlab.plots import norm_label
 from normlab.registry import NORMS
+from normlab.runcache import DEEP_SIGMOID, RunCache, cache_dir
 
 # --- the experiment's settings: URL <-> TrainConfig -------------------------------------------
 
@@ -37,7 +38,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": C.OPTIMIZERS,
 }
 INTEGER_FIELDS = ("depth", "width", "batch_size", "steps", "seed")
-SNAPSHOTS_PER_RUN = 30  # per-layer snapshots (and evaluations) per run, whatever its length
 
 # Caps. A run's cost is estimated from measurements on one CPU thread (see `estimated_seconds`).
 BUDGET_SECONDS = 30.0
@@ -45,15 +45,6 @@ MAX_CONCURRENT_TRAININGS = int(os.environ.get("NORMLAB_MAX_TRAININGS", os.cpu_co
 STORE_CAPACITY = 48  # finished runs kept for replay, server-wide
 REDRAWS_PER_SECOND = 8.0
 LIVE_RUN_KEY = "live_run"
-
-
-def with_cadence(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with snapshot and evaluation spacing set from its steps (300 steps -> every 10)."""
-    every = max(1, round(cfg.steps / SNAPSHOTS_PER_RUN))
-    return dataclasses.replace(cfg, record_every=every, eval_every=every)
-
-
-DEFAULT_CONFIG = with_cadence(TrainConfig())
 
 
 def estimated_seconds(cfg: TrainConfig) -> float:
@@ -265,8 +256,8 @@ def sidebar(norm: bool = True) -> TrainConfig:
             st.warning(st.session_state["budget_note"])
         st.caption(f"Estimated {estimated_seconds(cfg):.1f} s of compute; each run is capped at "
                    f"{BUDGET_SECONDS:.0f} s, one run per tab, {MAX_CONCURRENT_TRAININGS} at once "
-                   "on this server. The address bar holds these settings: share it to open "
-                   "this exact experiment.")
+                   f"on this server ({active_trainings()} training now). The address bar holds "
+                   "these settings: share it to open this exact experiment.")
     wanted = config_to_query(cfg)
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
@@ -289,8 +280,7 @@ def go_to(page: str, cfg: TrainConfig | None = None, autostart: bool = False) ->
 
 PRESETS: dict[str, TrainConfig] = {
     # Ioffe & Szegedy's setting in small: a deep sigmoid MLP whose inputs drift without a norm.
-    "deep_sigmoid": with_cadence(dataclasses.replace(
-        DEFAULT_CONFIG, norm="none", depth=20, activation="sigmoid", init="xavier")),
+    "deep_sigmoid": DEEP_SIGMOID,  # in normlab, so `normlab precompute` trains it too
 }
 
 
@@ -301,14 +291,19 @@ class RunStore:
 
     A run trained while its charts were drawn live has wall times that include the drawing,
     so it is kept as not `clean`; `get(cfg, clean=True)` skips it (the Compare page's timings).
+    With a `disk` cache (see normlab.runcache and `normlab precompute`), a miss in memory is
+    looked up there, and every run put here is saved there too.
     """
 
-    def __init__(self, capacity: int = STORE_CAPACITY):
+    def __init__(self, capacity: int = STORE_CAPACITY, disk: RunCache | None = None):
         self.capacity = capacity
+        self.disk = disk
         self._runs: OrderedDict[TrainConfig, tuple[Run, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, cfg: TrainConfig, clean: bool = False) -> Run | None:
+        if self.disk is not None and cfg not in self._runs and (saved := self.disk.load(cfg)):
+            self._keep(*saved)
         with self._lock:
             run, run_clean = self._runs.get(cfg, (None, False))
             if run is None or (clean and not run_clean):
@@ -319,6 +314,11 @@ class RunStore:
     def put(self, run: Run, clean: bool = True) -> None:
         if run.status not in ("finished", "diverged"):
             return  # a stopped run is not the answer for its config
+        self._keep(run, clean)
+        if self.disk is not None:
+            self.disk.save(run, clean)  # outside the lock: writing takes a few milliseconds
+
+    def _keep(self, run: Run, clean: bool) -> None:
         with self._lock:
             if clean or not self._runs.get(run.config, (None, False))[1]:
                 self._runs[run.config] = (run, clean)
@@ -369,12 +369,17 @@ class TrainingGate:
 
 @st.cache_resource
 def run_store() -> RunStore:
-    return RunStore()
+    return RunStore(disk=RunCache(cache_dir()))
 
 
 @st.cache_resource
 def training_gate() -> TrainingGate:
     return TrainingGate(MAX_CONCURRENT_TRAININGS)
+
+
+def active_trainings() -> int:
+    """How many runs are training on this server now, all sessions together."""
+    return training_gate().running
 
 
 @st.cache_resource
