@@ -24,8 +24,9 @@ RUN mkdir -p /app/cache && chown normlab /app/cache
 
 USER normlab
 ENV NORMLAB_CACHE_DIR=/app/cache
-# Fill the preset cache at build time so the first student does not wait.
-RUN normlab precompute --out /app/cache || echo "precompute skipped"
+# Train the app's first runs into its cache at build time, so the first student does not wait
+# (the live lab's default, the Compare page's norms, "Start here"); a failure fails the build.
+RUN normlab precompute --out /app/cache
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
