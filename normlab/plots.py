@@ -213,15 +213,20 @@ def update_ratio_heatmap(gradients: pd.DataFrame) -> go.Figure:
 
 def gradient_by_depth(gradients: pd.DataFrame) -> go.Figure:
     """Median weight-gradient norm over training against layer index, one line per norm."""
-    traces = []
+    traces, values = [], []
     for norm in _norms_in(gradients):
         median = gradients[gradients["norm"] == norm].groupby("layer")["weight_grad_norm"].median()
+        values += [v for v in median.to_numpy() if v > 0]
         traces.append({"type": "scatter", "x": median.index.to_numpy(), "y": median.to_numpy(),
                        "mode": "lines+markers", "name": norm_label(norm),
                        "line": {"color": norm_color(norm), "width": 2.5}, "marker": {"size": 6}})
+    decades = math.log10(max(values) / min(values)) if values else 0.0
+    # over a few decades label each power of ten; within one, label 1, 2 and 5 of each
+    ticks = ({"dtick": math.ceil(decades / 6), "exponentformat": "power"} if decades > 3
+             else {"dtick": "D2"})
     return _figure(traces, _layout("Gradient norm by depth (median over training)",
                                    AXIS_TITLES["layer"], "weight-gradient norm ‖∇W‖ (log scale)",
-                                   yaxis={"type": "log", "dtick": "D2"}, margin={"b": 110},
+                                   yaxis={"type": "log", **ticks}, margin={"b": 110},
                                    height=420))
 
 
