@@ -87,6 +87,11 @@ def show(step: int, frame: int = 0) -> None:
         for col, name in zip(cols[5:], ("saturated", "dead")):
             value = act[name]
             col.metric(name, "n/a" if math.isnan(value) else f"{value:.0%}", help=helps[name])
+        outside = max(out["out_of_range"], into["out_of_range"])
+        if outside > 0.01:  # the histogram's range was fixed at the layer's first snapshot
+            st.caption(f"{outside:.0%} of the values have drifted outside the range this layer's "
+                       "histogram was given at its first snapshot; they are counted in the "
+                       "edge bins.")
     appkit.chart(overlay, plots.histogram_overlay(histograms, layer, step, run.config.norm),
                  key=f"overlay-{frame}")
     appkit.chart(ridges, plots.ridgeline(histograms, step, run.config.norm), key=f"ridge-{frame}")
