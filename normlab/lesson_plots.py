@@ -1,0 +1,436 @@
+"""Plot builders for the lessons: the frames of normlab.experiments in, plotly Figures out.
+
+The same conventions as normlab.plots: a title, axis titles with units, one colour per norm
+(`norm_color`), and only a few hundred numbers per trace. Colours for what is not a norm (BN
+momentum, implementation) are fixed here, so a momentum looks the same in every chart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from normlab.plots import (
+    AXIS_TITLES,
+    _figure,
+    _layout,
+    _norms_in,
+    _panels,
+    _rgba,
+    norm_color,
+    norm_label,
+)
+
+# A sequential ramp (light to dark) for BN momentums; None (a cumulative average) is black.
+MOMENTUM_COLORS = {"0.001": "#c6dbef", "0.01": "#6baed6", "0.1": "#2171b5", "0.5": "#08306b",
+                   "1": "#041a3d", "None (cumulative)": "#222222"}
+IMPLEMENTATION_COLORS = {"normlab": "#56B4E9", "torch": "#7F3C8D", "naive": "#A5AA99",
+                         "torch.compile": "#F0E442"}
+IMPLEMENTATION_DASH = {"normlab": "solid", "torch": "dash", "naive": "dot",
+                       "torch.compile": "dashdot"}
+IMPLEMENTATION_SYMBOL = {"normlab": "circle", "torch": "square", "naive": "diamond",
+                         "torch.compile": "triangle-up"}
+TRUTH_COLOR = "#999999"  # the true value a running statistic should track
+WIDE = {"margin": {"b": 110}, "height": 420}  # room for a horizontal legend under the x title
+
+
+def momentum_color(label: str) -> str:
+    return MOMENTUM_COLORS.get(label, "#555555")
+
+
+def _log_batch_axis(batch_sizes) -> dict:
+    """A log x axis with a tick at every batch size tried."""
+    ticks = sorted({int(b) for b in batch_sizes})
+    return {"type": "log", "tickvals": ticks, "ticktext": [str(t) for t in ticks]}
+
+
+def _seed_spread(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """Mean, min and max of `value` over seeds, per `keys` (NaN rows dropped)."""
+    rows = frame.dropna(subset=[value])
+    return rows.groupby(keys)[value].agg(["mean", "min", "max", "count"]).reset_index()
+
+
+# --- 1. batch size ----------------------------------------------------------------------------
+
+def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy") -> go.Figure:
+    """Validation accuracy (or error, metric="val_error") in % against batch size, per norm.
+
+    frame: batch_size_sweep rows (a val_error column for the error). Points are means over
+    seeds; error bars span the seeds' min to max. Refused and diverged runs are left out.
+    """
+    finished = frame[frame["status"] == "finished"]
+    stats = _seed_spread(finished, ["norm", "batch_size"], metric)
+    traces = []
+    for norm in _norms_in(stats):
+        rows = stats[stats["norm"] == norm].sort_values("batch_size")
+        mean = 100 * rows["mean"].to_numpy()
+        traces.append({
+            "type": "scatter", "x": rows["batch_size"].to_numpy(), "y": mean,
+            "mode": "lines+markers", "name": norm_label(norm), "legendgroup": norm,
+            "line": {"color": norm_color(norm), "width": 2.5}, "marker": {"size": 8},
+            "error_y": {"type": "data", "symmetric": False,
+                        "visible": bool(rows["count"].max() > 1),
+                        "array": 100 * rows["max"].to_numpy() - mean,
+                        "arrayminus": mean - 100 * rows["min"].to_numpy(),
+                        "color": norm_color(norm)},
+        })
+    error = metric == "val_error"
+    title = ("Validation error by batch size" if error else
+             "Validation accuracy by batch size") + " (same examples seen)"
+    y = "validation error (%)" if error else AXIS_TITLES["val_accuracy"]
+    return _figure(traces, _layout(title, "batch size (examples per step, log scale)", y,
+                                   xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
+
+
+def train_eval_gap(frame: pd.DataFrame) -> go.Figure:
+    """Train-mode minus eval-mode validation accuracy (percentage points) against batch size.
+
+    Batch norm evaluates with its running statistics, every other norm the same way in both
+    modes: a gap away from 0 is batch norm's train/eval mismatch.
+    """
+    finished = frame[frame["status"] == "finished"].assign(
+        gap=lambda f: 100 * (f["train_mode_val_accuracy"] - f["val_accuracy"]))
+    stats = _seed_spread(finished, ["norm", "batch_size"], "gap")
+    traces = [{"type": "scatter", "x": rows["batch_size"].to_numpy(), "y": rows["mean"].to_numpy(),
+               "mode": "lines+markers", "name": norm_label(norm), "legendgroup": norm,
+               "line": {"color": norm_color(norm), "width": 2.5}, "marker": {"size": 8}}
+              for norm in _norms_in(stats)
+              for rows in [stats[stats["norm"] == norm].sort_values("batch_size")]]
+    return _figure(traces, _layout(
+        "Train mode minus eval mode: validation accuracy gap",
+        "batch size (examples per step, log scale)", "accuracy gap (percentage points)",
+        xaxis=_log_batch_axis(frame["batch_size"]), yaxis={"zeroline": True}, **WIDE))
+
+
+# --- 2. batch dependence ----------------------------------------------------------------------
+
+def batch_dependence_boxes(outputs: pd.DataFrame) -> go.Figure:
+    """One panel per norm: per unit, a box of the fixed example's output over the trials."""
+    norms = _norms_in(outputs)
+    trials = outputs["trial"].nunique() if len(outputs) else 0
+    layout = _layout(f"One example's output in {trials} different batches", "", "output value "
+                     "(unitless)", height=400, margin={"t": 80, "b": 60}, showlegend=False)
+    traces = []
+    for i, (norm, domain) in enumerate(zip(norms, _panels(len(norms), gap=0.02))):
+        rows = outputs[outputs["norm"] == norm]
+        suffix = "" if i == 0 else str(i + 1)
+        traces.append({"type": "box", "x": rows["unit"].to_numpy(), "y": rows["value"].to_numpy(),
+                       "name": norm_label(norm), "marker": {"color": norm_color(norm), "size": 3},
+                       "line": {"color": norm_color(norm), "width": 1.5},
+                       "fillcolor": _rgba(norm_color(norm), 0.25), "boxpoints": "all",
+                       "jitter": 0.4, "pointpos": 0, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
+        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
+                                    "title": {"text": "unit (index)"}, "showticklabels": False}
+        if i:
+            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
+                                        "showticklabels": False}
+        layout.setdefault("annotations", []).append(
+            {"text": norm_label(norm), "showarrow": False, "xref": f"x{suffix} domain",
+             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom",
+             "font": {"color": norm_color(norm)}})
+    return _figure(traces, layout)
+
+
+def batch_dependence_spread(summary: pd.DataFrame) -> go.Figure:
+    """Per norm, the largest std of one output unit across the batches (0: no dependence)."""
+    norms = _norms_in(summary)
+    spread = summary.set_index("norm")["max_std"]
+    trace = {"type": "bar", "x": [norm_label(n) for n in norms], "y": [spread[n] for n in norms],
+             "marker": {"color": [norm_color(n) for n in norms]},
+             "text": [f"{spread[n]:.2g}" for n in norms], "textposition": "outside",
+             "showlegend": False}
+    return _figure([trace], _layout("How far the batch mates move the example's output",
+                                    "norm", "largest std of one unit across batches (unitless)",
+                                    height=360, showlegend=False))
+
+
+# --- 3. batch norm in training vs eval mode ---------------------------------------------------
+
+def running_stat_traces(trace: pd.DataFrame, statistic: str = "mean") -> go.Figure:
+    """BN's running mean (or var) per momentum over the steps, against the true value.
+
+    trace: running_stats_trace rows. The batch estimates (the same batches for every momentum)
+    are drawn once as faint dots.
+    """
+    rows = trace[trace["statistic"] == statistic]
+    first = rows[rows["momentum"] == rows["momentum"].iloc[0]] if len(rows) else rows
+    traces = [
+        {"type": "scatter", "x": first["step"].to_numpy(), "y": first["batch"].to_numpy(),
+         "mode": "markers", "name": "one batch's estimate",
+         "marker": {"color": _rgba(TRUTH_COLOR, 0.35), "size": 4}},
+        {"type": "scatter", "x": first["step"].to_numpy(), "y": first["true"].to_numpy(),
+         "mode": "lines", "name": "true value", "line": {"color": TRUTH_COLOR, "width": 3,
+                                                         "dash": "dash"}},
+    ]
+    for label in rows["momentum"].unique():
+        one = rows[rows["momentum"] == label]
+        traces.append({"type": "scatter", "x": one["step"].to_numpy(),
+                       "y": one["running"].to_numpy(), "mode": "lines",
+                       "name": f"momentum {label}", "legendgroup": label,
+                       "line": {"color": momentum_color(label), "width": 2.5}})
+    word = {"mean": "mean", "var": "variance"}[statistic]
+    return _figure(traces, _layout(f"running_{statistic} vs the true {word}",
+                                   "step (batches seen)", f"{word} (unitless)", **WIDE))
+
+
+def variance_bias(frame: pd.DataFrame) -> go.Figure:
+    """Average biased and unbiased batch variance / true variance by batch size, with theory."""
+    traces = []
+    styles = {"biased": ("#D55E00", "normalises the batch (biased, ÷n)"),
+              "unbiased": ("#0072B2", "stored in running_var (unbiased, ÷(n−1))")}
+    for estimator, (color, name) in styles.items():
+        rows = frame[frame["estimator"] == estimator].sort_values("batch_size")
+        traces += [
+            {"type": "scatter", "x": rows["batch_size"].to_numpy(), "y": rows["theory"].to_numpy(),
+             "mode": "lines", "name": f"theory: {'(n−1)/n' if estimator == 'biased' else '1'}",
+             "line": {"color": color, "width": 1.5, "dash": "dash"}, "legendgroup": estimator},
+            {"type": "scatter", "x": rows["batch_size"].to_numpy(), "y": rows["ratio"].to_numpy(),
+             "mode": "markers", "name": name, "legendgroup": estimator,
+             "marker": {"color": color, "size": 10}},
+        ]
+    return _figure(traces, _layout("Batch variance / true variance, averaged over many batches",
+                                   "batch size n (examples, log scale)",
+                                   "average estimate / true variance (ratio)",
+                                   xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
+
+
+def eval_vs_train_mode(frame: pd.DataFrame) -> go.Figure:
+    """Validation accuracy (%) in eval and in train mode per BN momentum: grouped bars.
+
+    frame: batch_size_sweep rows of batch norm with a `momentum` label column.
+    """
+    labels = list(dict.fromkeys(frame["momentum"]))
+    rows = frame.set_index("momentum")
+    bars = [("val_accuracy", "eval mode (running statistics)", 1.0),
+            ("train_mode_val_accuracy", "train mode (each batch's statistics)", 0.45)]
+    traces = [{"type": "bar", "name": name, "x": [f"momentum {m}" for m in labels],
+               "y": [100 * rows.loc[m, column] for m in labels],
+               "marker": {"color": [_rgba(momentum_color(m), alpha) for m in labels],
+                          "line": {"color": [momentum_color(m) for m in labels], "width": 1.5}},
+               "text": [f"{100 * rows.loc[m, column]:.0f}%" for m in labels],
+               "textposition": "outside"}
+              for column, name, alpha in bars]
+    return _figure(traces, _layout("Batch norm: the same validation set in eval and train mode",
+                                   "BN momentum (weight of each new batch)",
+                                   AXIS_TITLES["val_accuracy"], barmode="group",
+                                   yaxis={"range": [0, 105]}, **WIDE))
+
+
+# --- 4. depth ---------------------------------------------------------------------------------
+
+def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, y_title: str,
+                 log_y: bool = False, failed: pd.Series | None = None) -> go.Figure:
+    """One panel per init gain, one line per norm; `failed` rows drawn as crosses at the top."""
+    gains = sorted(frame["gain"].unique())
+    layout = _layout(title, "", y_title, margin={"t": 80, "b": 110}, height=420)
+    if log_y:
+        layout["yaxis"] = {**layout["yaxis"], "type": "log", "exponentformat": "power"}
+    finite = frame[y][np.isfinite(frame[y])] if len(frame) else frame[y]
+    top = (finite.max() * (3 if log_y else 1.1)) if len(finite) else 1.0
+    traces, shown = [], set()
+    for i, (gain, domain) in enumerate(zip(gains, _panels(len(gains)))):
+        suffix = "" if i == 0 else str(i + 1)
+        axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+        for norm in _norms_in(frame):
+            rows = frame[(frame["gain"] == gain) & (frame["norm"] == norm)].sort_values(x)
+            ok = rows if failed is None else rows[~failed.loc[rows.index]]
+            traces.append({"type": "scatter", "x": ok[x].to_numpy(), "y": ok[y].to_numpy(),
+                           "mode": "lines+markers", "name": norm_label(norm), "legendgroup": norm,
+                           "showlegend": norm not in shown, "marker": {"size": 7},
+                           "line": {"color": norm_color(norm), "width": 2.5}, **axes})
+            shown.add(norm)
+            bad = rows.iloc[0:0] if failed is None else rows[failed.loc[rows.index]]
+            if len(bad):
+                traces.append({"type": "scatter", "x": bad[x].to_numpy(),
+                               "y": np.full(len(bad), top), "mode": "markers",
+                               "name": "diverged (drawn at the top)", "legendgroup": "diverged",
+                               "showlegend": "diverged" not in shown, **axes,
+                               "marker": {"symbol": "x", "size": 12, "color": norm_color(norm)}})
+                shown.add("diverged")
+        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
+                                    "title": {"text": x_title}}
+        if i:
+            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
+                                        "showticklabels": False}
+        layout.setdefault("annotations", []).append(
+            {"text": f"init gain {gain:g}", "showarrow": False, "xref": f"x{suffix} domain",
+             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+    return _figure(traces, layout)
+
+
+def depth_final_loss(summary: pd.DataFrame) -> go.Figure:
+    """Final training loss against depth, one panel per init gain; diverged runs as crosses."""
+    summary = summary[summary["status"] != "refused"].reset_index(drop=True)
+    failed = summary["status"] != "finished"
+    return _gain_panels(summary, "depth", "final_train_loss", "Final training loss by depth",
+                        "depth (hidden layers)", "final train cross-entropy loss (nats)",
+                        failed=failed)
+
+
+def depth_first_gradient(summary: pd.DataFrame) -> go.Figure:
+    """The first hidden layer's weight-gradient norm at step 0 against depth (log y)."""
+    summary = summary.dropna(subset=["first_layer_grad_norm"])
+    return _gain_panels(summary, "depth", "first_layer_grad_norm",
+                        "First layer's gradient at step 0, by depth (log scale)",
+                        "depth (hidden layers)", "‖∇W‖ of the first layer (log scale)",
+                        log_y=True)
+
+
+def activation_std_by_layer(layers: pd.DataFrame, depth: int) -> go.Figure:
+    """Std of each layer's linear output at initialisation (log y), for one depth."""
+    rows = layers[layers["depth"] == depth]
+    return _gain_panels(rows, "layer", "pre_norm_std",
+                        f"Std of each layer's output at initialisation ({depth} layers, log scale)",
+                        AXIS_TITLES["layer"], "std of the linear output (log scale)", log_y=True)
+
+
+# --- 5. invariances ---------------------------------------------------------------------------
+
+def invariance_heatmap(table: pd.DataFrame) -> go.Figure:
+    """log₁₀ of the largest output change per norm (rows) and transformation (columns)."""
+    norms = list(dict.fromkeys(table["norm"]))
+    transformations = list(dict.fromkeys(table["transformation"]))
+    grid = table.pivot(index="norm", columns="transformation", values="max_change")
+    grid = grid.reindex(index=norms, columns=transformations)
+    values = grid.to_numpy(dtype=float)
+    z = np.log10(np.maximum(values, 1e-17))
+    text = [[f"{'✓' if v < 1e-3 else '✗'} {v:.1g}" for v in row] for row in values]
+    trace = {"type": "heatmap", "x": [t.replace(" ", "<br>", 1) for t in transformations],
+             "y": [norm_label(n) for n in norms], "z": z, "text": text,
+             "texttemplate": "%{text}", "zmin": -16, "zmax": 1,
+             "colorscale": [[0, "#1a9850"], [0.75, "#fee08b"], [1, "#d73027"]],
+             "colorbar": {"title": {"text": "log₁₀ change"}},
+             "hovertemplate": "%{y}, %{x}<br>largest change %{text}<extra></extra>"}
+    return _figure([trace], _layout("Largest change of any output value (✓ under 10⁻³)",
+                                    "transformation", "norm", height=340,
+                                    yaxis={"autorange": "reversed"}, showlegend=False))
+
+
+# --- 6. speed ---------------------------------------------------------------------------------
+
+def speed_times(times: pd.DataFrame) -> go.Figure:
+    """Median forward+backward time against input size (log-log): colour = norm, dash and
+    marker = implementation."""
+    ok = times[times["status"] == "ok"].assign(elements=lambda f: f["rows"] * f["features"])
+    traces = []
+    for implementation in dict.fromkeys(ok["implementation"]):
+        for norm in _norms_in(ok):
+            rows = ok[(ok["implementation"] == implementation) & (ok["norm"] == norm)]
+            rows = rows.sort_values("elements")
+            traces.append({
+                "type": "scatter", "x": rows["elements"].to_numpy(),
+                "y": rows["median_ms"].to_numpy(), "text": rows["size"].to_numpy(),
+                "mode": "lines+markers", "name": f"{norm_label(norm)} · {implementation}",
+                "legendgroup": implementation,
+                "line": {"color": norm_color(norm), "width": 2,
+                         "dash": IMPLEMENTATION_DASH.get(implementation, "solid")},
+                "marker": {"size": 9, "symbol": IMPLEMENTATION_SYMBOL.get(implementation)},
+                "hovertemplate": "%{text}: %{y:.3g} ms<extra>%{fullData.name}</extra>"})
+    return _figure(traces, _layout("Forward + backward time by input size",
+                                   "input size (rows × features, elements, log scale)",
+                                   "median time (ms, log scale)", xaxis={"type": "log"},
+                                   yaxis={"type": "log"}, margin={"b": 130}, height=460))
+
+
+def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
+    """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper."""
+    traces = []
+    for implementation in dict.fromkeys(ratios["implementation"]):
+        rows = ratios[ratios["implementation"] == implementation]
+        color = IMPLEMENTATION_COLORS.get(implementation, "#555555")
+        traces.append({"type": "bar", "x": rows["size"].to_numpy(), "y": rows["ratio"].to_numpy(),
+                       "name": implementation, "marker": {"color": color},
+                       "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "outside"})
+    top = float(ratios["ratio"].max()) if len(ratios) else 1.0
+    return _figure(traces, _layout(
+        "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)",
+        "input size (rows × features)", "time ratio RMS / layer (×)", barmode="group",
+        yaxis={"range": [0, max(1.3, 1.15 * top)]},
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+                 "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}], **WIDE))
+
+
+# --- claims and presets -----------------------------------------------------------------------
+
+def convergence_by_lr(curves: pd.DataFrame) -> go.Figure:
+    """Validation accuracy (%) against step, one panel per learning rate, one line per norm."""
+    lrs = sorted(curves["lr"].unique())
+    layout = _layout("Validation accuracy by step, per learning rate", "",
+                     AXIS_TITLES["val_accuracy"], margin={"t": 80, "b": 110}, height=400,
+                     yaxis={"range": [0, 100]})
+    traces, shown = [], set()
+    for i, (lr, domain) in enumerate(zip(lrs, _panels(len(lrs)))):
+        suffix = "" if i == 0 else str(i + 1)
+        for norm in _norms_in(curves):
+            rows = curves[(curves["lr"] == lr) & (curves["norm"] == norm)]
+            mean = rows.groupby("step")["val_accuracy"].mean()
+            traces.append({"type": "scatter", "x": mean.index.to_numpy(),
+                           "y": 100 * mean.to_numpy(), "mode": "lines", "name": norm_label(norm),
+                           "legendgroup": norm, "showlegend": norm not in shown,
+                           "line": {"color": norm_color(norm), "width": 2.5},
+                           "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
+            shown.add(norm)
+        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
+                                    "title": {"text": AXIS_TITLES["step"]}}
+        if i:
+            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
+                                        "showticklabels": False}
+        layout.setdefault("annotations", []).append(
+            {"text": f"learning rate {lr:g}", "showarrow": False, "xref": f"x{suffix} domain",
+             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+    return _figure(traces, layout)
+
+
+def percentile_bands_by_norm(percentiles: pd.DataFrame) -> go.Figure:
+    """Ioffe & Szegedy Fig 1b,c: the 15th/50th/85th percentiles over training, one panel per
+    norm (percentiles: norm, step, quantile, value)."""
+    norms = _norms_in(percentiles)
+    layout = _layout("Last hidden layer's sigmoid input: 15th, 50th, 85th percentiles", "",
+                     "sigmoid input (unitless)", margin={"t": 80, "b": 110}, height=400)
+    traces = []
+    for i, (norm, domain) in enumerate(zip(norms, _panels(len(norms), gap=0.05))):
+        suffix = "" if i == 0 else str(i + 1)
+        axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+        wide = percentiles[percentiles["norm"] == norm].pivot(index="step", columns="quantile",
+                                                              values="value")
+        steps, color = wide.index.to_numpy(), norm_color(norm)
+        traces += [
+            {"type": "scatter", "x": steps, "y": wide[0.85].to_numpy(), "mode": "lines",
+             "line": {"color": color, "width": 1}, "name": f"{norm_label(norm)}: 15th–85th",
+             "legendgroup": norm, "showlegend": False, **axes},
+            {"type": "scatter", "x": steps, "y": wide[0.15].to_numpy(), "mode": "lines",
+             "line": {"color": color, "width": 1}, "fill": "tonexty",
+             "fillcolor": _rgba(color, 0.3), "name": f"{norm_label(norm)}: 15th–85th percentile",
+             "legendgroup": norm, **axes},
+            {"type": "scatter", "x": steps, "y": wide[0.5].to_numpy(), "mode": "lines",
+             "line": {"color": color, "width": 2.5}, "name": f"{norm_label(norm)}: median",
+             "legendgroup": norm, **axes},
+        ]
+        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
+                                    "title": {"text": AXIS_TITLES["step"]}}
+        if i:
+            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y"}
+        layout.setdefault("annotations", []).append(
+            {"text": norm_label(norm), "showarrow": False, "xref": f"x{suffix} domain",
+             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+    return _figure(traces, layout)
+
+
+def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") -> go.Figure:
+    """Validation accuracy (%) or loss against step: colour = norm, dash = batch size."""
+    sizes = sorted(metrics["batch_size"].unique(), reverse=True)
+    dashes = ["solid", "dot", "dash", "dashdot"]
+    traces = []
+    for norm in _norms_in(metrics):
+        for size, dash in zip(sizes, dashes * len(sizes)):
+            rows = metrics[(metrics["norm"] == norm) & (metrics["batch_size"] == size)]
+            scale = 100 if metric == "val_accuracy" else 1
+            traces.append({"type": "scatter", "x": rows["step"].to_numpy(),
+                           "y": scale * rows[metric].to_numpy(), "mode": "lines",
+                           "name": f"{norm_label(norm)}, batch {size}", "legendgroup": norm,
+                           "line": {"color": norm_color(norm), "width": 2.5, "dash": dash}})
+    title = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}[metric]
+    return _figure(traces, _layout(f"{title} by step, per batch size", AXIS_TITLES["step"],
+                                   AXIS_TITLES[metric], **WIDE))
+
