@@ -34,7 +34,8 @@ class Run:
     step: int = 0  # optimizer updates done so far
     diverged_at: int | None = None
     message: str = ""
-    wall_time: float = 0.0  # seconds since the start, excluding data loading and model building
+    wall_time: float = 0.0  # training seconds: not data loading, model building, or the time
+    # the consumer of `stream` spent between snapshots (drawing charts)
     num_params: int = 0
     _metrics: Table = field(default_factory=lambda: Table(METRIC_COLUMNS))
     _recorder_tables: dict = field(default_factory=dict)
@@ -138,6 +139,11 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
     correct = torch.zeros((), device=cfg.device)
     seen = 0
 
+    paused = 0.0  # time the consumer held the generator between snapshots: not training time
+
+    def elapsed() -> float:
+        return time.perf_counter() - start - paused
+
     def log_metrics(step: int) -> None:
         val_loss, val_accuracy = evaluate(model, data.x_val, data.y_val)
         run._metrics.append(
@@ -145,7 +151,7 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
             train_loss=float(losses) / seen if seen else math.nan,
             train_accuracy=float(correct) / (seen * batches.batch_size) if seen else math.nan,
             val_loss=val_loss, val_accuracy=val_accuracy,
-            wall_time=time.perf_counter() - start,
+            wall_time=elapsed(),
         )
 
     try:
@@ -154,7 +160,7 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
             snapshot = recorder is not None and (step % cfg.record_every == 0
                                                  or step == cfg.steps - 1)
             if snapshot:
-                recorder.active, recorder.step = True, step
+                recorder.begin(step)
             index = batches.next()
             x, y = data.x_train[index], data.y_train[index]
             logits = model(x)
@@ -162,15 +168,16 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
             if not torch.isfinite(loss):
                 run.status, run.diverged_at = "diverged", step
                 run.message = _divergence_message(cfg, step, loss.item())
+                if snapshot:
+                    recorder.end()  # the exploded activations are the evidence
+                if seen:
+                    log_metrics(step)  # the finite losses since the last row
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if snapshot:
-                recorder.active = False
-                recorder.before_update()
             optimizer.step()
             if snapshot:
-                recorder.after_update()
+                recorder.end()
             run.step = step + 1
             losses += loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
@@ -180,19 +187,20 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
                 losses.zero_(), correct.zero_()
                 seen = 0
             if snapshot and run.step < cfg.steps:
-                run.wall_time = time.perf_counter() - start
+                run.wall_time = elapsed()
+                handed_over = time.perf_counter()
                 yield run
+                paused += time.perf_counter() - handed_over
         else:
             run.status = "finished"
-        run.wall_time = time.perf_counter() - start
+        run.wall_time = elapsed()
         yield run
     finally:
         if recorder is not None:
-            recorder.active = False
             recorder.remove()
+            recorder.clear()
         if run.status == "running":
             run.status, run.message = "stopped", f"Stopped after {run.step} steps."
-            run.wall_time = time.perf_counter() - start
 
 
 def _divergence_message(cfg: TrainConfig, step: int, loss: float) -> str:

@@ -1,6 +1,7 @@
 """The training engine: paired runs, streaming, divergence, refusal, recording."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -160,9 +161,11 @@ def test_recorder_removes_its_hooks_and_leaves_the_model_untouched():
     x = data.x_train[:8]
     before = model(x)
     with Recorder(model, bins=10) as recorder:
-        recorder.active = True
+        recorder.begin(step=0)
         during = model(x)
+        recorder.end()
         assert len(recorder.stats) == FAST.depth * 3
+        recorder.begin(step=1)  # left attached: the context manager takes the hooks off
     after = model(x)
     hooks = sum(len(m._forward_hooks) for m in model.modules())
     assert hooks == 0
@@ -191,3 +194,49 @@ def test_cuda_request_without_gpu_is_explained():
 def test_cuda_run_matches_cpu_closely():
     cpu, gpu = train(FAST), train(FAST.replace(device="cuda"))
     assert math.isclose(cpu.final["val_loss"], gpu.final["val_loss"], rel_tol=1e-2)
+
+
+def test_batched_statistics_match_torch_quantile_and_histc():
+    data = load_dataset("digits", seed=0)
+    model = build_model(FAST, data.input_shape, data.num_classes)
+    seen = {}
+    with Recorder(model, bins=12) as recorder:
+        recorder.begin(step=0)
+
+        def keep(layer, module, inputs, output):
+            seen[layer] = inputs[0].detach().double().flatten()
+
+        handles = [b.norm.register_forward_hook(partial(keep, layer))
+                   for layer, b in enumerate(recorder.blocks)]
+        model(data.x_train[:32]).sum().backward()
+        for handle in handles:
+            handle.remove()
+        recorder.end()
+    stats = recorder.stats.frame.query("point == 'pre_norm'").set_index("layer")
+    for layer, values in seen.items():
+        expected = torch.quantile(values, values.new_tensor([0.15, 0.5, 0.85])).tolist()
+        got = stats.loc[layer, ["p15", "p50", "p85"]].tolist()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        assert math.isclose(stats.loc[layer, "std"], float(values.std()), rel_tol=1e-9)
+        lo, hi = recorder.ranges[(layer, "pre_norm")]
+        counts = torch.histc(values.clamp(lo, hi), bins=12, min=lo, max=hi)
+        hist = recorder.histograms.frame.query("layer == @layer and point == 'pre_norm'")
+        # histc and our bin index can differ for a value within rounding of a bin edge.
+        assert np.abs(hist["count"].to_numpy() - counts.numpy()).sum() <= 2
+
+
+def test_wall_time_excludes_time_spent_by_the_consumer():
+    import time
+
+    started, pauses = time.perf_counter(), 0
+    for run in stream(FAST.replace(steps=40)):  # noqa: B007 (the last one is checked)
+        time.sleep(0.05)  # a slow chart redraw
+        pauses += 1
+    total = time.perf_counter() - started
+    assert run.wall_time <= total - 0.05 * (pauses - 1), (run.wall_time, total, pauses)
+
+
+def test_divergence_keeps_the_metrics_and_snapshot_of_the_last_steps():
+    run = train(FAST.replace(norm="none", lr=50.0, init_gain=3.0, steps=100, record_every=1))
+    assert run.status == "diverged"
+    assert run.diverged_at in set(run.layer_stats["step"])
