@@ -7,6 +7,8 @@ momentum, implementation) are fixed here, so a momentum looks the same in every 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -22,9 +24,9 @@ from normlab.plots import (
     norm_label,
 )
 
-# A sequential ramp (light to dark) for BN momentums; None (a cumulative average) is black.
-MOMENTUM_COLORS = {"0.001": "#c6dbef", "0.01": "#6baed6", "0.1": "#2171b5", "0.5": "#08306b",
-                   "1": "#041a3d", "None (cumulative)": "#222222"}
+# A viridis ramp (light to dark) for BN momentums; None, a cumulative average, stands apart.
+MOMENTUM_COLORS = {"0.001": "#b5de2b", "0.01": "#35b779", "0.1": "#26828e", "0.5": "#3e4989",
+                   "1": "#440154", "None (cumulative)": "#CC3399"}
 IMPLEMENTATION_COLORS = {"normlab": "#56B4E9", "torch": "#7F3C8D", "naive": "#A5AA99",
                          "torch.compile": "#F0E442"}
 IMPLEMENTATION_DASH = {"normlab": "solid", "torch": "dash", "naive": "dot",
@@ -155,20 +157,21 @@ def running_stat_traces(trace: pd.DataFrame, statistic: str = "mean") -> go.Figu
     """
     rows = trace[trace["statistic"] == statistic]
     first = rows[rows["momentum"] == rows["momentum"].iloc[0]] if len(rows) else rows
-    traces = [
-        {"type": "scatter", "x": first["step"].to_numpy(), "y": first["batch"].to_numpy(),
-         "mode": "markers", "name": "one batch's estimate",
-         "marker": {"color": _rgba(TRUTH_COLOR, 0.35), "size": 4}},
-        {"type": "scatter", "x": first["step"].to_numpy(), "y": first["true"].to_numpy(),
-         "mode": "lines", "name": "true value", "line": {"color": TRUTH_COLOR, "width": 3,
-                                                         "dash": "dash"}},
-    ]
-    for label in rows["momentum"].unique():
+    traces = [{"type": "scatter", "x": first["step"].to_numpy(), "y": first["batch"].to_numpy(),
+               "mode": "markers", "name": "one batch's estimate", "legendrank": 1,
+               "marker": {"color": _rgba(TRUTH_COLOR, 0.35), "size": 4}}]
+    labels = list(rows["momentum"].unique())
+    # The jumpiest (largest momentum) underneath, so the smooth ones stay visible on top.
+    for label in sorted(labels, key=lambda m: -float(m) if m[0].isdigit() else math.inf):
         one = rows[rows["momentum"] == label]
         traces.append({"type": "scatter", "x": one["step"].to_numpy(),
                        "y": one["running"].to_numpy(), "mode": "lines",
                        "name": f"momentum {label}", "legendgroup": label,
+                       "legendrank": 10 + labels.index(label),
                        "line": {"color": momentum_color(label), "width": 2.5}})
+    traces.append({"type": "scatter", "x": first["step"].to_numpy(),
+                   "y": first["true"].to_numpy(), "mode": "lines", "name": "true value",
+                   "legendrank": 2, "line": {"color": "#444444", "width": 2, "dash": "dash"}})
     word = {"mean": "mean", "var": "variance"}[statistic]
     return _figure(traces, _layout(f"running_{statistic} vs the true {word}",
                                    "step (batches seen)", f"{word} (unitless)", **WIDE))
@@ -226,7 +229,8 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
     layout = _layout(title, "", y_title, margin={"t": 80, "b": 110}, height=420)
     if log_y:
         layout["yaxis"] = {**layout["yaxis"], "type": "log", "exponentformat": "power"}
-    finite = frame[y][np.isfinite(frame[y])] if len(frame) else frame[y]
+    shown = frame[y] if failed is None else frame.loc[~failed, y]  # a diverged loss may be 1e27
+    finite = shown[np.isfinite(shown)]
     top = (finite.max() * (3 if log_y else 1.1)) if len(finite) else 1.0
     traces, shown = [], set()
     for i, (gain, domain) in enumerate(zip(gains, _panels(len(gains)))):
@@ -250,9 +254,10 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
                 shown.add("diverged")
         layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
                                     "title": {"text": x_title}}
-        if i:
+        if i:  # a matched axis must share the type too, or plotly reads log units as linear
             layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
-                                        "showticklabels": False}
+                                        "showticklabels": False,
+                                        **({"type": "log"} if log_y else {})}
         layout.setdefault("annotations", []).append(
             {"text": f"init gain {gain:g}", "showarrow": False, "xref": f"x{suffix} domain",
              "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
@@ -327,10 +332,14 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
                          "dash": IMPLEMENTATION_DASH.get(implementation, "solid")},
                 "marker": {"size": 9, "symbol": IMPLEMENTATION_SYMBOL.get(implementation)},
                 "hovertemplate": "%{text}: %{y:.3g} ms<extra>%{fullData.name}</extra>"})
+    sizes = ok.drop_duplicates("elements").sort_values("elements")
+    xaxis = {"type": "log", "tickvals": sizes["elements"].to_numpy(),
+             "ticktext": [f"{s}<br>{e:,}" for s, e in zip(sizes["size"], sizes["elements"])]}
     return _figure(traces, _layout("Forward + backward time by input size",
-                                   "input size (rows × features, elements, log scale)",
-                                   "median time (ms, log scale)", xaxis={"type": "log"},
-                                   yaxis={"type": "log"}, margin={"b": 130}, height=460))
+                                   "input size (rows × features, and elements; log scale)",
+                                   "median time (ms, log scale)", xaxis=xaxis,
+                                   yaxis={"type": "log", "dtick": 1}, margin={"b": 140},
+                                   height=480))
 
 
 def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
@@ -348,7 +357,8 @@ def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
         "input size (rows × features)", "time ratio RMS / layer (×)", barmode="group",
         yaxis={"range": [0, max(1.3, 1.15 * top)]},
         shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
-                 "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}], **WIDE))
+                 "layer": "below", "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}],
+        **WIDE))
 
 
 # --- claims and presets -----------------------------------------------------------------------

@@ -37,7 +37,7 @@ def depth_result() -> tuple[pd.DataFrame, pd.DataFrame]:
                 diverged = norm == "none" and gain == 2.0 and depth == 8
                 summary.append(dict(norm=norm, depth=depth, gain=gain, seed=0,
                                     status="diverged" if diverged else "finished",
-                                    final_train_loss=math.nan if diverged else 0.5 * depth,
+                                    final_train_loss=1e27 if diverged else 0.5 * depth,
                                     first_layer_grad_norm=gain**depth))
                 layers += [dict(norm=norm, depth=depth, gain=gain, seed=0, layer=layer,
                                 pre_norm_std=gain**layer) for layer in range(depth)]
@@ -161,6 +161,7 @@ def test_diverged_runs_are_crosses_not_missing_points(figures):
     crosses = [t for t in figures["depth_loss"].data if t.legendgroup == "diverged"]
     assert len(crosses) == 1 and list(crosses[0].x) == [8]
     assert crosses[0].marker.symbol == "x"
+    assert crosses[0].y[0] == pytest.approx(4.4)  # just above the highest finished loss (4)
     assert figures["depth_gradient"].layout.yaxis.type == "log"
     panels = [a.text for a in figures["depth_loss"].layout.annotations]
     assert panels == ["init gain 0.5", "init gain 2"]
@@ -182,7 +183,9 @@ def test_the_speed_ratio_is_rms_over_layer_with_a_line_at_one(figures):
 
 
 def test_the_running_traces_show_the_true_value_and_the_buffers(figures):
-    names = [t.name for t in figures["running_mean"].data]
-    assert names[:2] == ["one batch's estimate", "true value"]
-    assert [n for n in names if n.startswith("momentum")] == [
+    data = figures["running_mean"].data
+    assert data[0].name == "one batch's estimate" and data[-1].name == "true value"
+    legend = sorted((t for t in data if t.name.startswith("momentum")), key=lambda t: t.legendrank)
+    assert [t.name for t in legend] == [
         f"momentum {E.momentum_label(m)}" for m in (0.01, 0.1, 0.5, None)]
+    assert [t.name for t in data[1:-1]][0] == "momentum 0.5"  # the jumpiest drawn first
