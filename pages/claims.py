@@ -1,0 +1,108 @@
+"""Claim checker: things people say about the norms, each tested by an experiment."""
+
+import streamlit as st
+
+import appkit
+from normlab import experiments
+from normlab import lesson_plots as lp
+
+LESSON_PAGES = {  # the lesson named in a claim: (page, link text)
+    experiments.LESSONS["batch_size"]: ("pages/batch_size.py", "the Batch size lesson"),
+    experiments.LESSONS["batch_dependence"]: ("pages/batch_dependence.py",
+                                              "the Batch dependence lesson"),
+    experiments.LESSONS["train_vs_eval"]: ("pages/bn_train_eval.py", "the Train vs eval lesson"),
+    experiments.LESSONS["depth"]: ("pages/depth.py", "the Depth lesson"),
+    experiments.LESSONS["invariances"]: ("pages/invariances.py", "the Invariances lesson"),
+    experiments.LESSONS["speed"]: ("pages/speed.py", "the Speed lesson"),
+    experiments.LESSONS["convergence"]: ("pages/compare.py", "Compare norms, loss by step"),
+}
+HOW = {
+    "bn_robust_to_batch_size": "Batch norm networks trained on the same 2048 digits at batch "
+    "sizes 2 to 32; robust means every batch size within 3 points of the best accuracy.",
+    "ln_independent_of_batch_mates": "One fixed example through a layer-norm (and a batch-norm) "
+    "layer inside 20 random batches; holds when its output never moves.",
+    "rms_invariant_to_rescaling": "A linear layer + RMS norm; the weight matrix, one unit's "
+    "weights, the dataset and one example are each multiplied by 3.",
+    "rms_cheaper_than_layer": "Forward + backward of RMS and layer norm timed on this machine, "
+    "in normlab's, torch's and the naive implementation, at 256x256 and 2048x1024.",
+    "ln_less_stable_than_bn_deep": "Networks 4 and 16 layers deep with batch or layer norm, at "
+    "init gains 0.5, 1 and 2, 100 steps; layer norm is less stable when its final loss at "
+    "depth 16 is more than 10% above batch norm's.",
+    "bn_speeds_convergence": "Networks with and without batch norm at learning rates 0.005, "
+    "0.05 and 0.5; faster means fewer steps to 90% validation accuracy.",
+}
+OUTCOME_LINK = {"bn_speeds_convergence": ("pages/presets.py", "Paper presets: Ioffe & Szegedy")}
+
+
+def outcome(claim_id: str, frame) -> None:
+    """The measured outcome: a small chart, or the table where a chart says no more."""
+    figures = {
+        "bn_robust_to_batch_size": lp.batch_size_curves,
+        "ln_independent_of_batch_mates": lp.batch_dependence_spread,
+        "rms_cheaper_than_layer": lp.speed_ratio,
+        "ln_less_stable_than_bn_deep": lp.depth_final_loss,
+        "bn_speeds_convergence": lp.convergence_by_lr,
+    }
+    if claim_id in figures:
+        appkit.chart(st, figures[claim_id](frame), key=f"claim_chart_{claim_id}")
+    else:
+        rows = frame[frame["norm"] == "rms"][["transformation", "max_change", "invariant"]]
+        st.dataframe(rows.assign(invariant=rows["invariant"].map({True: "✓", False: "✗"})),
+                     hide_index=True, width="stretch", column_config={
+                         "max_change": st.column_config.NumberColumn("largest change",
+                                                                     format="%.1e")})
+
+
+def show_verdict(verdict: experiments.Verdict) -> None:
+    text = f"**Verdict: {verdict.verdict}.** {verdict.explanation}"
+    if verdict.verdict == experiments.HOLDS:
+        st.success(text, icon=":material/check_circle:")
+    elif verdict.verdict == experiments.DOES_NOT_HOLD:
+        st.error(text, icon=":material/cancel:")
+    else:
+        st.warning(text, icon=":material/rule:")
+
+
+def request(*claim_ids: str) -> None:
+    st.session_state.setdefault("claims_run", set()).update(claim_ids)
+
+
+appkit.page_setup(__file__)
+st.title("Claim checker")
+st.write(
+    "Textbooks and blog posts repeat a handful of sentences about the norms. Each card below "
+    "runs a small experiment that tests one of them and judges the outcome with a rule written "
+    "down in advance: **holds**, **holds only when ...**, or **does not hold here**. The runs "
+    "are small (8x8 digits, small MLPs, this CPU), so a verdict is evidence about this setting, "
+    "not a proof; each card links to the lesson that shows why."
+)
+st.button("Run every experiment", key="claims_all", icon=":material/playlist_play:",
+          on_click=request, args=tuple(c.id for c in experiments.CLAIMS),
+          help="About 15 s in all on 2 CPU cores; results are shared with everyone.")
+
+for claim in experiments.CLAIMS:
+    with st.container(border=True):
+        st.subheader(f"“{claim.text}”")
+        st.caption(f"How it is tested: {HOW.get(claim.id, claim.experiment.__name__)}")
+        st.button("Run the experiment", key=f"claim_run_{claim.id}", type="primary",
+                  icon=":material/play_arrow:", on_click=request, args=(claim.id,))
+        if claim.id in st.session_state.get("claims_run", set()):
+            verdict, complete = appkit.sweep("check_claim", key=f"claim_{claim.id}",
+                                             label="Running the experiment", claim_id=claim.id)
+            if verdict is not None:
+                show_verdict(verdict)
+                outcome(claim.id, verdict.outcome_frame)
+        if claim.page in LESSON_PAGES:
+            page, text = LESSON_PAGES[claim.page]
+            st.page_link(page, label=f"Why: {text}", icon=":material/school:")
+        if claim.id in OUTCOME_LINK:
+            st.page_link(OUTCOME_LINK[claim.id][0], label=OUTCOME_LINK[claim.id][1],
+                         icon=":material/menu_book:")
+
+st.subheader("Try this")
+st.markdown(
+    "- Read a verdict that says *holds only when*: open its lesson and find the setting where "
+    "the claim stops being true.\n"
+    "- The speed verdict is measured once on the machine serving this page, then shared: "
+    "open the **Speed** lesson and press *Measure again* to see how much it wobbles."
+)
