@@ -1,0 +1,203 @@
+"""The lesson pages through Streamlit's AppTest: defaults run, the main control changes the
+result, a claim card renders its verdict, a stopped sweep shows what it finished.
+
+Sweeps are shrunk through the pages' own widgets; the defaults run once each and are cached for
+the rest of the file (as they are for a class on one server).
+"""
+
+import base64
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import appkit
+from normlab import experiments
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+LESSON_CHARTS = {
+    "pages/batch_size.py": ["Validation accuracy by batch size (same examples seen)",
+                            "Train mode minus eval mode: validation accuracy gap"],
+    "pages/batch_dependence.py": ["One example's output in 20 different batches",
+                                  "How far the batch mates move the example's output"],
+    "pages/bn_train_eval.py": ["running_mean vs the true mean", "running_var vs the true variance",
+                               "Batch variance / true variance, averaged over many batches",
+                               "Batch norm: the same validation set in eval and train mode"],
+    "pages/depth.py": ["Final training loss by depth",
+                       "First layer's gradient at step 0, by depth (log scale)",
+                       "Std of each layer's output at initialisation (16 layers, log scale)"],
+    "pages/invariances.py": ["Largest change of any output value (✓ under 10⁻³)"],
+    "pages/speed.py": ["Forward + backward time by input size",
+                       "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)"],
+    "pages/claims.py": [],
+    "pages/presets.py": [],
+}
+
+
+def open_page(page: str) -> AppTest:
+    """A new session: app.py's navigation first, as a browser arrives, then `page`."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    return at.switch_page(page).run()
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures by title, as sent to the browser."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def values(array) -> list:
+    """A data array from a figure spec: plotly sends numpy arrays base64-encoded."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def texts(elements) -> str:
+    return " ".join(str(element.value) for element in elements)
+
+
+@pytest.mark.parametrize("page", list(LESSON_CHARTS))
+def test_every_lesson_runs_its_defaults(page):
+    at = open_page(page)
+    assert not at.exception, at.exception
+    assert list(figures(at)) == LESSON_CHARTS[page]
+    assert at.title[0].value and at.get("page_link"), "a title and links to related lessons"
+    assert "Try this" in texts(at.subheader)
+
+
+def test_batch_size_sweep_follows_the_chosen_norms_and_sizes():
+    at = open_page("pages/batch_size.py")
+    default = figures(at)["Validation accuracy by batch size (same examples seen)"]
+    assert "refused" in texts(at.warning) and "batch size 1" in texts(at.warning)
+    at.multiselect(key="bs_norms").set_value(["layer"])
+    at.multiselect(key="bs_sizes").set_value([4, 16])
+    at.select_slider(key="bs_examples").set_value(256)
+    at.button(key="bs_run").click().run()
+    assert not at.exception
+    fig = figures(at)["Validation accuracy by batch size (same examples seen)"]
+    assert fig != default
+    assert [trace["name"] for trace in fig["data"]] == ["LayerNorm"]
+    assert values(fig["data"][0]["x"]) == [4, 16]
+    assert not at.warning  # nothing refused without batch norm at batch size 1
+
+
+def test_a_bigger_batch_moves_batch_norm_less_and_layer_norm_never():
+    at = open_page("pages/batch_dependence.py")
+    spread = lambda: dict(zip(*(values(figures(at)["How far the batch mates move the example's "  # noqa: E731
+                                                    "output"]["data"][0][axis]) for axis in "xy")))
+    small = spread()
+    at.slider(key="bd_batch_size").set_value(64).run()
+    big = spread()
+    assert big["BatchNorm"] < small["BatchNorm"]
+    assert big["LayerNorm"] == small["LayerNorm"] == 0
+    assert "holds" in texts(at.info)
+
+
+def test_a_shift_moves_the_true_mean_halfway():
+    at = open_page("pages/bn_train_eval.py")
+    true_line = lambda: values(next(t for t in figures(at)["running_mean vs the true mean"]["data"]  # noqa: E731
+                                    if t["name"] == "true value")["y"])
+    assert set(true_line()) == {2.0}
+    at.slider(key="te_shift").set_value(4.0).run()
+    assert not at.exception
+    line = true_line()
+    assert line[1] == 2.0 and line[-1] == 6.0
+
+
+def test_depth_sweep_follows_the_chosen_depths():
+    at = open_page("pages/depth.py")
+    at.multiselect(key="depth_norms").set_value(["none", "layer"])
+    at.multiselect(key="depth_depths").set_value([2, 4])
+    at.multiselect(key="depth_gains").set_value([1.0])
+    at.slider(key="depth_steps").set_value(10)
+    at.button(key="depth_run").click().run()
+    assert not at.exception
+    fig = figures(at)["Final training loss by depth"]
+    assert {trace["name"] for trace in fig["data"]} == {"No norm", "LayerNorm"}
+    assert all(values(trace["x"]) == [2, 4] for trace in fig["data"])
+    assert "Std of each layer's output at initialisation (4 layers, log scale)" in figures(at)
+
+
+def test_no_scale_and_no_shift_make_everything_invariant():
+    at = open_page("pages/invariances.py")
+    table = at.dataframe[0].value
+    assert (table == "✗").any().any() and "All 18 measured cells agree" in texts(at.success)
+    at.slider(key="inv_scale").set_value(1.0)
+    at.slider(key="inv_shift").set_value(0.0).run()
+    measured = at.dataframe[0].value
+    assert (measured[["BatchNorm", "LayerNorm", "RMSNorm"]] == "✓").all().all()
+    assert measured["matches the paper?"].str.startswith("✗").any()
+    assert "differ from the papers" in texts(at.warning)
+
+
+def test_speed_times_the_chosen_sizes_and_implementations():
+    at = open_page("pages/speed.py")
+    at.multiselect(key="speed_sizes").set_value(["64x64"])
+    at.multiselect(key="speed_implementations").set_value(["torch"])
+    at.slider(key="speed_repeats").set_value(3)
+    at.button(key="speed_run").click().run()
+    assert not at.exception
+    fig = figures(at)["Forward + backward time by input size"]
+    assert {trace["name"] for trace in fig["data"]} == {"BatchNorm · torch", "LayerNorm · torch",
+                                                        "RMSNorm · torch"}
+    assert all(values(trace["x"]) == [64 * 64] for trace in fig["data"])
+    assert "torch's native RMSNorm took" in texts(at.markdown)
+
+
+def test_a_claim_card_renders_its_verdict():
+    at = open_page("pages/claims.py")
+    assert len(at.get("page_link")) >= len(experiments.CLAIMS)
+    assert "Verdict" not in texts(at.success)
+    at.button(key="claim_run_ln_independent_of_batch_mates").click().run()
+    assert not at.exception
+    assert "Verdict: holds." in texts(at.success)
+    assert "How far the batch mates move the example's output" in figures(at)
+    at.button(key="claim_run_rms_invariant_to_rescaling").click().run()
+    assert "Verdict: holds only when" in texts(at.warning)
+    assert "Verdict: holds." in texts(at.success)  # the first card keeps its verdict
+
+
+def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):
+    ba = experiments.PRESETS["ba_fig6"]
+    shorter = tuple(cfg.replace(steps=20, eval_every=10) for cfg in ba.configs)
+    monkeypatch.setitem(experiments.PRESETS, "ba_fig6", dataclasses.replace(ba, configs=shorter))
+    at = open_page("pages/presets.py")
+    assert "permutation-invariant MNIST" in texts(at.markdown)
+    at.button(key="preset_run_ba_fig6").click().run()
+    assert not at.exception
+    shown = texts(at.success)
+    assert "This run shows" in shown and "batch 128" in shown and "batch 4" in shown
+    assert {"Validation accuracy by step, per batch size",
+            "Validation loss by step, per batch size"} <= set(figures(at))
+    appkit._experiment.clear()  # the shortened preset must not answer for the real one
+
+
+def test_a_stopped_sweep_shows_what_it_finished_until_run_again():
+    at = open_page("pages/depth.py")
+    arguments = dict(norms=("none", "batch", "layer", "rms"), depths=(2, 8, 16),
+                     gains=(0.5, 1.0, 2.0), base=experiments.DEPTH_QUICK.replace(steps=40))
+    signature = f"depth_sweep:0:{arguments!r}"
+    result = experiments.depth_sweep(**{**arguments, "norms": ("none",), "depths": (2,),
+                                        "gains": (1.0,)})
+    at.session_state["_stopped_depth"] = signature  # what a Stop click leaves behind
+    at.session_state["_partial_sweeps"] = {"depth": (signature, result)}
+    at.run()
+    assert "Stopped" in texts(at.info)
+    assert values(figures(at)["Final training loss by depth"]["data"][0]["x"]) == [2]
+    at.button(key="again_depth").click().run()
+    assert not at.exception and "Stopped" not in texts(at.info)
+    assert len(figures(at)["Final training loss by depth"]["data"]) > 4
+
+
+def test_a_stopped_experiment_is_not_cached():
+    arguments = dict(norms=("layer",), batch_sizes=(8,), examples=64)
+    with pytest.raises(appkit._Interrupted) as stopped:
+        appkit._experiment("batch_size_sweep", arguments, 0, None, lambda: True)
+    assert isinstance(stopped.value.partial, pd.DataFrame) and stopped.value.partial.empty
+    assert len(appkit._experiment("batch_size_sweep", arguments)) == 1
