@@ -41,7 +41,7 @@ order = list(dict.fromkeys(table["transformation"]))
 measured = measured.reindex(index=order, columns=list(labels)).map(tick).rename(columns=labels)
 paper = paper.reindex(index=order, columns=list(labels)).map(tick).rename(columns=labels)
 mismatches = table[~table["matches_paper"].astype(bool)]
-measured["matches the paper?"] = [
+measured["agrees?"] = [
     "✓" if name not in set(mismatches["transformation"]) else "✗ " + ", ".join(
         norm_label(n) for n in mismatches[mismatches["transformation"] == name]["norm"])
     for name in order]
