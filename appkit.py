@@ -30,6 +30,54 @@ from normlab.plots import norm_label
 from normlab.registry import NORMS
 from normlab.runcache import DEEP_SIGMOID, RunCache, cache_dir
 
+# --- the pages: one list feeds the navigation (app.py) and the lesson map on Home ------------
+
+@dataclasses.dataclass(frozen=True)
+class Lesson:
+    path: str
+    title: str
+    icon: str
+    teaches: str  # one line for the map on Home
+
+
+SECTIONS: dict[str, list[Lesson]] = {
+    "Learn": [
+        Lesson("pages/home.py", "Home", ":material/home:", "Why normalization exists."),
+        Lesson("pages/concepts.py", "Concepts", ":material/functions:",
+               "The formulas, which numbers share statistics, and a worked example you can "
+               "edit."),
+    ],
+    "Lab": [
+        Lesson("pages/live_lab.py", "Live lab", ":material/science:",
+               "Train one network and watch its loss, layer distributions and gradients live."),
+        Lesson("pages/compare.py", "Compare norms", ":material/compare_arrows:",
+               "No norm, BatchNorm, LayerNorm and RMSNorm from the same seed, side by side."),
+        Lesson("pages/inspector.py", "Layer inspector", ":material/layers:",
+               "Step through a run's per-layer histograms, before and after the norm."),
+    ],
+    "Lessons": [
+        Lesson("pages/batch_size.py", "Batch size", ":material/straighten:",
+               "Is batch norm robust to the batch size? Accuracy from batch 2 to 256."),
+        Lesson("pages/batch_dependence.py", "Batch dependence", ":material/group:",
+               "One example inside different batches: whose output moves?"),
+        Lesson("pages/bn_train_eval.py", "Train vs eval", ":material/swap_horiz:",
+               "Batch norm's running statistics against the truth, and when they lag."),
+        Lesson("pages/depth.py", "Depth", ":material/stacked_line_chart:",
+               "Vanishing and exploding activations and gradients, 2 to 64 layers deep."),
+        Lesson("pages/invariances.py", "Invariances", ":material/transform:",
+               "Which rescalings and shifts each norm ignores, computed, next to the papers."),
+        Lesson("pages/speed.py", "Speed", ":material/timer:",
+               "Is RMS norm cheaper than layer norm? Timed on this machine."),
+    ],
+    "Test the claims": [
+        Lesson("pages/claims.py", "Claim checker", ":material/fact_check:",
+               "Each common claim, a one-click experiment, and a verdict from the data."),
+        Lesson("pages/presets.py", "Paper presets", ":material/menu_book:",
+               "Miniatures of Ioffe & Szegedy Fig 1, Ba et al. Fig 6 and Wu & He Fig 1."),
+    ],
+}
+
+
 # --- the experiment's settings: URL <-> TrainConfig -------------------------------------------
 
 URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "activation", "norm_position",

@@ -41,20 +41,14 @@ with rms:
              "there is a little less to compute (Zhang & Sennrich, 2019).")
 
 st.header("The lessons")
-lessons = [
-    ("pages/concepts.py", "Concepts", ":material/functions:",
-     "The formulas, which numbers share statistics, and a worked example you can edit."),
-    ("pages/live_lab.py", "Live lab", ":material/science:",
-     "Train one network and watch its loss, layer distributions and gradients live."),
-    ("pages/compare.py", "Compare norms", ":material/compare_arrows:",
-     "No norm, BatchNorm, LayerNorm and RMSNorm from the same seed, side by side."),
-    ("pages/inspector.py", "Layer inspector", ":material/layers:",
-     "Step through a run's per-layer histograms, before and after the norm."),
-]
-for page, title, icon, what in lessons:
-    link, text = st.columns([1, 3])
-    link.page_link(page, label=title, icon=icon)
-    text.write(what)
+for section, lessons in appkit.SECTIONS.items():
+    shown = [lesson for lesson in lessons if lesson.path != "pages/home.py"]
+    if shown:
+        st.subheader(section)
+    for lesson in shown:
+        link, text = st.columns([1, 3])
+        link.page_link(lesson.path, label=lesson.title, icon=lesson.icon)
+        text.write(lesson.teaches)
 
 st.header("Try this")
 st.markdown(
