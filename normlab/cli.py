@@ -22,7 +22,9 @@ import time
 import typing
 from pathlib import Path
 
-from normlab import __version__, config, runcache
+import pandas as pd
+
+from normlab import __version__, config, experiments, runcache
 from normlab.config import LIMITS, ConfigError, TrainConfig
 from normlab.engine import Run, stream, train
 
@@ -203,7 +205,88 @@ def build_parser() -> argparse.ArgumentParser:
     precompute_parser.add_argument(
         "--out", type=Path, metavar="DIR",
         help="the app's cache folder (default: $NORMLAB_CACHE_DIR, else ~/.cache/normlab)")
+    lesson_parser = commands.add_parser(
+        "lesson", help="run one lesson's experiment with its defaults; write its frames",
+        description="Run the experiment behind one lesson page with the page's defaults and "
+        "write each frame it returns as CSV into --out.",
+    )
+    lesson_parser.set_defaults(handler=lesson_command, subparser=lesson_parser)
+    lesson_parser.add_argument("name", choices=tuple(LESSON_EXPERIMENTS))
+    lesson_parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the CSVs")
+
+    claims_parser = commands.add_parser(
+        "claims", help="check the usual claims about the norms; print each verdict",
+        description="Run each claim's experiment and print the verdict computed from the data.",
+    )
+    claims_parser.set_defaults(handler=claims_command, subparser=claims_parser)
+    claims_parser.add_argument("ids", nargs="*", metavar="CLAIM",
+                               help=f"claims to check (default: all): "
+                               f"{', '.join(experiments.CLAIMS_BY_ID)}")
+    claims_parser.add_argument("--out", type=Path, metavar="DIR",
+                               help="folder for each claim's outcome CSV")
+
+    preset_parser = commands.add_parser(
+        "preset", help="run a paper preset (a miniature of a paper's figure)",
+        description="Run a scaled-down version of a figure from a normalization paper.",
+    )
+    preset_parser.set_defaults(handler=preset_command, subparser=preset_parser)
+    preset_parser.add_argument("name", choices=tuple(experiments.PRESETS))
+    preset_parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the CSVs")
     return parser
+
+
+# --- lessons, claims and presets: the experiments behind the app's lesson pages -------------
+LESSON_EXPERIMENTS = {
+    "batch-size": experiments.batch_size_sweep,
+    "batch-dependence": experiments.batch_dependence,
+    "running-stats": experiments.running_stats_trace,
+    "biased-variance": experiments.biased_vs_unbiased,
+    "depth": experiments.depth_sweep,
+    "invariances": experiments.invariance_table,
+    "speed": experiments.time_norms,
+}
+
+
+def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
+    """Print each frame (shortened) and, with `out`, write it as out/NAME.csv."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        print(f"\n# {name} ({len(frame)} rows)")
+        print(frame.head(20).to_string(index=False))
+        if out is not None:
+            frame.to_csv(out / f"{name}.csv", index=False)
+
+
+def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    result = LESSON_EXPERIMENTS[args.name]()  # a frame, or a named tuple of frames
+    frames = result._asdict() if hasattr(result, "_asdict") else {args.name: result}
+    write_frames(frames, args.out)
+    return 0
+
+
+def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    unknown = [claim for claim in args.ids if claim not in experiments.CLAIMS_BY_ID]
+    if unknown:
+        parser.error(f"unknown claim {', '.join(unknown)}; choose from "
+                     f"{', '.join(experiments.CLAIMS_BY_ID)}")
+    ids = args.ids or list(experiments.CLAIMS_BY_ID)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for claim_id in ids:
+        verdict = experiments.check_claim(claim_id)
+        print(f"{experiments.CLAIMS_BY_ID[claim_id].text}\n  -> {verdict.verdict}: "
+              f"{verdict.explanation}")
+        if args.out is not None:
+            verdict.outcome_frame.to_csv(args.out / f"{claim_id}.csv", index=False)
+    return 0
+
+
+def preset_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    preset = experiments.PRESETS[args.name]
+    print(f"{preset.paper}, {preset.figure}: {preset.paper_says}\nWe run: {preset.we_run}")
+    write_frames(experiments.run_preset(args.name), args.out)
+    return 0
 
 
 # --- progress ------------------------------------------------------------------------------------

@@ -150,3 +150,29 @@ def test_bad_arguments_are_usage_errors_that_name_the_option(argv, message, caps
     err = capsys.readouterr().err
     assert message in err
     assert "usage: normlab" in err and "Traceback" not in err
+
+
+def test_lesson_command_writes_the_invariance_table_it_computed(tmp_path, capsys):
+    assert main(["lesson", "invariances", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "invariances.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 18 and all(row["matches_paper"] == "True" for row in rows)
+    assert "weight vector rescaling" in capsys.readouterr().out
+
+
+def test_lesson_command_writes_every_frame_of_a_named_tuple(tmp_path):
+    assert main(["lesson", "batch-dependence", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"outputs.csv", "summary.csv"}
+
+
+def test_claims_command_prints_a_computed_verdict(tmp_path, capsys):
+    assert main(["claims", "ln_independent_of_batch_mates", "--out", str(tmp_path)]) == 0
+    assert "-> holds" in capsys.readouterr().out
+    assert (tmp_path / "ln_independent_of_batch_mates.csv").exists()
+
+
+def test_unknown_claim_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["claims", "bn_is_magic"])
+    assert exit_.value.code == 2
+    assert "unknown claim bn_is_magic" in capsys.readouterr().err
