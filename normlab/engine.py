@@ -6,13 +6,14 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from normlab.config import ConfigError, TrainConfig
-from normlab.data import BatchStream, load_dataset
+from normlab.data import BatchStream, Dataset, load_dataset
 from normlab.models import build_model
 from normlab.recorder import Recorder, Table
 
@@ -110,6 +111,33 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
+class Setup(NamedTuple):
+    config: TrainConfig  # validated
+    data: Dataset  # on the config's device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: BatchStream
+
+
+def prepare(cfg: TrainConfig) -> Setup:
+    """What a run of `cfg` starts from: the same data, initial weights and batches for every
+    consumer (the engine, the experiments), with torch's threads set.
+
+    Raises:
+        ConfigError: the config cannot train, or asks for a GPU that torch does not see.
+    """
+    cfg = cfg.validated()
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
+    set_threads(cfg.threads)
+    data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
+    data = data.to(cfg.device)
+    model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
+    optimizer = build_optimizer(cfg, model.parameters())
+    return Setup(cfg, data, model, optimizer, BatchStream(len(data.y_train), cfg.batch_size,
+                                                          cfg.seed))
+
+
 def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
     """Train `cfg`, yielding the same growing Run after every snapshot and at the end.
 
@@ -120,15 +148,7 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
     Raises:
         ConfigError: the config cannot train (e.g. batch norm with batch size 1).
     """
-    cfg = cfg.validated()
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
-    set_threads(cfg.threads)
-    data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
-    data = data.to(cfg.device)
-    model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
-    optimizer = build_optimizer(cfg, model.parameters())
-    batches = BatchStream(len(data.y_train), cfg.batch_size, cfg.seed)
+    cfg, data, model, optimizer, batches = prepare(cfg)
     run = Run(cfg, num_params=sum(p.numel() for p in model.parameters()))
     recorder = Recorder(model, cfg.bins, cfg.activation) if record else None
     if recorder is not None:

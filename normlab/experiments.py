@@ -28,16 +28,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from normlab.config import ConfigError, TrainConfig
-from normlab.data import BatchStream, Dataset, load_dataset
+from normlab.data import Dataset
 from normlab.engine import (
     METRIC_COLUMNS,
     Run,
-    build_optimizer,
     evaluate,
+    prepare,
     set_threads,
     stream,
 )
-from normlab.models import build_model
 from normlab.norms import BatchNorm1d, LayerNorm, RMSNorm
 from normlab.registry import build_norm
 
@@ -117,15 +116,7 @@ def _fit(cfg: TrainConfig, should_stop: ShouldStop = None) -> _Fit:
     The same updates as engine.stream without the recorder or the periodic validation, so the
     model can be evaluated afterwards in both modes.
     """
-    cfg = cfg.validated()
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
-    set_threads(cfg.threads)
-    data = load_dataset(cfg.dataset, cfg.seed, cfg.n_samples, cfg.noise, cfg.val_fraction)
-    data = data.to(cfg.device)
-    model = build_model(cfg, data.input_shape, data.num_classes).to(cfg.device)
-    optimizer = build_optimizer(cfg, model.parameters())
-    batches = BatchStream(len(data.y_train), cfg.batch_size, cfg.seed)
+    cfg, data, model, optimizer, batches = prepare(cfg)
     losses: list[torch.Tensor] = []
     status, message = "finished", ""
     start = time.perf_counter()
