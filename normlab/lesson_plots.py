@@ -18,6 +18,7 @@ from normlab.plots import (
     _figure,
     _layout,
     _norms_in,
+    _panel_axes,
     _panels,
     _rgba,
     norm_color,
@@ -122,15 +123,8 @@ def batch_dependence_boxes(outputs: pd.DataFrame) -> go.Figure:
                        "line": {"color": norm_color(norm), "width": 1.5},
                        "fillcolor": _rgba(norm_color(norm), 0.25), "boxpoints": "all",
                        "jitter": 0.4, "pointpos": 0, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
-        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
-                                    "title": {"text": "unit (index)"}, "showticklabels": False}
-        if i:
-            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
-                                        "showticklabels": False}
-        layout.setdefault("annotations", []).append(
-            {"text": norm_label(norm), "showarrow": False, "xref": f"x{suffix} domain",
-             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom",
-             "font": {"color": norm_color(norm)}})
+        _panel_axes(layout, i, domain, "unit (index)", norm_label(norm),
+                    x={"showticklabels": False}, label_font={"color": norm_color(norm)})
     return _figure(traces, layout)
 
 
@@ -252,15 +246,8 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
                                "showlegend": "diverged" not in shown, **axes,
                                "marker": {"symbol": "x", "size": 12, "color": norm_color(norm)}})
                 shown.add("diverged")
-        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
-                                    "title": {"text": x_title}}
-        if i:  # a matched axis must share the type too, or plotly reads log units as linear
-            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
-                                        "showticklabels": False,
-                                        **({"type": "log"} if log_y else {})}
-        layout.setdefault("annotations", []).append(
-            {"text": f"init gain {gain:g}", "showarrow": False, "xref": f"x{suffix} domain",
-             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+        _panel_axes(layout, i, domain, x_title, f"init gain {gain:g}",
+                    y={"type": "log"} if log_y else None)
     return _figure(traces, layout)
 
 
@@ -381,14 +368,7 @@ def convergence_by_lr(curves: pd.DataFrame) -> go.Figure:
                            "line": {"color": norm_color(norm), "width": 2.5},
                            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
             shown.add(norm)
-        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
-                                    "title": {"text": AXIS_TITLES["step"]}}
-        if i:
-            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
-                                        "showticklabels": False}
-        layout.setdefault("annotations", []).append(
-            {"text": f"learning rate {lr:g}", "showarrow": False, "xref": f"x{suffix} domain",
-             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+        _panel_axes(layout, i, domain, AXIS_TITLES["step"], f"learning rate {lr:g}")
     return _figure(traces, layout)
 
 
@@ -417,13 +397,8 @@ def percentile_bands_by_norm(percentiles: pd.DataFrame) -> go.Figure:
              "line": {"color": color, "width": 2.5}, "name": f"{norm_label(norm)}: median",
              "legendgroup": norm, **axes},
         ]
-        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
-                                    "title": {"text": AXIS_TITLES["step"]}}
-        if i:
-            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y"}
-        layout.setdefault("annotations", []).append(
-            {"text": norm_label(norm), "showarrow": False, "xref": f"x{suffix} domain",
-             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+        _panel_axes(layout, i, domain, AXIS_TITLES["step"], norm_label(norm),
+                    y={"showticklabels": True})
     return _figure(traces, layout)
 
 

@@ -133,6 +133,23 @@ def _panels(count: int, gap: float = 0.03) -> list[tuple[float, float]]:
     return [(i * (width + gap), i * (width + gap) + width) for i in range(count)]
 
 
+def _panel_axes(layout: dict, i: int, domain: tuple[float, float], x_title: str, label: str,
+                x: dict | None = None, y: dict | None = None, label_font: dict | None = None
+                ) -> None:
+    """Axes of side-by-side panel `i` (0 = the first): its own x axis, the first panel's y
+    scale (a matched axis must repeat the type, e.g. `y={"type": "log"}`, or plotly reads log
+    units as linear), and `label` above it. `x` and `y` add to the axes' settings."""
+    suffix = "" if i == 0 else str(i + 1)
+    layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
+                                "title": {"text": x_title}, **(x or {})}
+    if i:
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
+                                    "showticklabels": False, **(y or {})}
+    layout.setdefault("annotations", []).append(
+        {"text": label, "showarrow": False, "xref": f"x{suffix} domain", "yref": "paper",
+         "x": 0.5, "y": 1.0, "yanchor": "bottom", **({"font": label_font} if label_font else {})})
+
+
 def percentile_bands(layer_stats: pd.DataFrame, norm: str, point: str = "post_norm",
                      layers: list[int] | None = None) -> go.Figure:
     """The 15th-85th percentile band and the median of `point` over training, one panel per layer.
@@ -163,14 +180,7 @@ def percentile_bands(layer_stats: pd.DataFrame, norm: str, point: str = "post_no
              "line": {"color": color, "width": 2}, "name": "median", "legendgroup": "median",
              "showlegend": i == 0, **axes},
         ]
-        layout[f"xaxis{suffix}"] = {"domain": list(domain), "anchor": f"y{suffix}",
-                                    "title": {"text": AXIS_TITLES["step"]}}
-        if i:
-            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "matches": "y",
-                                        "showticklabels": False}
-        layout.setdefault("annotations", []).append(
-            {"text": f"layer {layer}", "showarrow": False, "xref": f"x{suffix} domain",
-             "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"})
+        _panel_axes(layout, i, domain, AXIS_TITLES["step"], f"layer {layer}")
     return _figure(traces, layout)
 
 
