@@ -1,0 +1,308 @@
+"""The real app, served by `streamlit run` and driven in headless Chromium.
+
+Every page app.py navigates to opens without an exception box and draws its plotly charts; the
+live lab trains to the end, reports a divergence and explains batch size 1; Stop, a rerun and a
+closed tab leave nothing training; a second student sees none of the first's settings or runs
+and is told when they queue; a few sessions at once all finish (benchmarks/load_test.py, light).
+Screenshots of the main pages go to assets/ for the README.
+
+The server runs with `--client.showErrorDetails full` (the deployed config says "none"): both
+draw an exception box, but full details put the traceback into the failure message here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from e2e_helpers import (
+    CHART,
+    CHART_WITH_DATA,
+    CHROMIUM_ARGS,
+    DRAWN_CHART,
+    ROOT,
+    VIEWPORT,
+    alerts,
+    chromium_path,
+    exceptions,
+    nav_pages,
+    streamlit_server,
+    wait_idle,
+    wait_loaded,
+)
+
+pytestmark = pytest.mark.e2e
+
+PAGES = nav_pages()
+SCREENSHOTS = {"home", "concepts", "live_lab", "compare", "inspector"}  # and a lesson, see below
+SCREENSHOT_LIMIT = 300 * 1024
+LONG_RUN = "steps=5000&depth=6"  # ~20 s of training at the 2-core speed: long enough to cut
+
+
+def lesson_to_photograph() -> str:
+    """The first page after the main ones: a lesson page once there are some, else Concepts."""
+    others = [p.name for p in PAGES if p.name not in SCREENSHOTS]
+    return others[0] if others else "concepts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_path()  # skips or fails before any server starts
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory):
+    """One server for the module: its own run cache, one training at a time (so a second
+    session queues), and full error details for the failure messages."""
+    folder = tmp_path_factory.mktemp("e2e")
+    env = {"NORMLAB_CACHE_DIR": str(folder / "cache"), "NORMLAB_MAX_TRAININGS": "1"}
+    with streamlit_server(folder / "server.log", env, "--client.showErrorDetails", "full") as srv:
+        context = browser.new_context(viewport=VIEWPORT)  # pay for torch's import once, here
+        page = context.new_page()
+        page.goto(srv.url + "/")
+        wait_loaded(page, timeout=120_000)
+        context.close()
+        yield srv
+        assert srv.process.poll() is None, f"the server died:\n{srv.log_tail()}"
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    yield context
+    context.close()
+
+
+def open_page(context, url: str, timeout: float = 60_000):
+    page = context.new_page()
+    page.goto(url)
+    wait_loaded(page, timeout)
+    return page
+
+
+def button(page, key: str):
+    """The button with this widget key (a button with help text has a hidden twin for sizing)."""
+    return page.locator(f".st-key-{key} button").first
+
+
+def click_and_wait(page, key: str, outcome: str, timeout: float = 120_000) -> None:
+    """Click the button, wait for a message matching `outcome`, then for the run to end."""
+    button(page, key).click()
+    wait_for_alert(page, outcome, timeout)
+    wait_idle(page, timeout, started=True)
+
+
+def wait_for_alert(page, text: str, timeout: float = 120_000) -> None:
+    """Until an info, success, warning or error box matching the regex `text` shows."""
+    alert = page.locator("[data-testid='stAlert']").filter(has_text=re.compile(text))
+    alert.first.wait_for(timeout=timeout)
+
+
+def no_exception(page) -> None:
+    found = exceptions(page)
+    assert not found, f"{page.url} shows an exception:\n" + "\n---\n".join(found)
+
+
+def screenshot(page, name: str) -> None:
+    path = ROOT / "assets" / f"screenshot-{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    page.mouse.move(5, 5)  # no button hovered, no tooltip over the page
+    page.wait_for_timeout(500)  # tooltips fade, plotly finishes its transitions
+    page.screenshot(path=str(path))
+    assert path.stat().st_size < SCREENSHOT_LIMIT, f"{path.name}: {path.stat().st_size} bytes"
+
+
+def active_trainings(context, server) -> int:
+    """The server's count of running trainings, as a fresh session's sidebar states it."""
+    page = context.new_page()
+    page.goto(server.url + "/live_lab")
+    caption = page.get_by_text(re.compile(r"\(\d+ training now\)"))
+    caption.wait_for(timeout=60_000)
+    count = int(re.search(r"\((\d+) training now\)", caption.inner_text()).group(1))
+    page.close()
+    return count
+
+
+def wait_until_idle_server(context, server, within: float) -> float:
+    """Seconds until no training runs on the server; fails after `within` seconds."""
+    start = time.monotonic()
+    while (count := active_trainings(context, server)) > 0:
+        assert time.monotonic() - start < within, f"{count} training(s) still running"
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def sidebar_value(page, label: str) -> str:
+    return page.locator("[data-testid='stSidebar']").get_by_label(label, exact=True).input_value()
+
+
+# --- every page -------------------------------------------------------------------------------
+
+def test_the_sidebar_lists_exactly_these_pages(server, context):
+    page = open_page(context, server.url + "/")
+    nav = page.locator("[data-testid='stSidebarNav']")
+    if nav.get_by_role("button", name=re.compile("View")).count():  # long lists fold
+        nav.get_by_role("button", name=re.compile("View")).first.click()
+    links = {re.sub(r"^http://[^/]+/", "", href).split("?")[0]
+             for href in nav.locator("a").evaluate_all("links => links.map(a => a.href)")}
+    assert links == {"" if p.name == "home" else p.name for p in PAGES}
+
+
+@pytest.mark.parametrize("nav_page", PAGES, ids=[p.name for p in PAGES])
+def test_every_page_opens_without_an_exception_and_draws_its_charts(server, context, nav_page):
+    page = open_page(context, f"{server.url}/{nav_page.name}")
+    no_exception(page)
+    assert page.locator("h1").count() >= 1, "every page has a title"
+    source = (ROOT / nav_page.file).read_text()
+    if re.search(r"\bchart\(|plotly_chart\(", source):
+        main = page.locator("[data-testid='stMain']")
+        primary = main.locator("[data-testid='stBaseButton-primary']")
+        if page.locator(CHART_WITH_DATA).count() == 0 and primary.count():
+            primary.first.click()  # the page's main action (Train, Compare, Run...)
+            wait_idle(page, 120_000)
+            no_exception(page)
+        page.wait_for_selector(DRAWN_CHART, timeout=30_000)
+        charts = page.locator(CHART).count()
+        assert charts and page.locator(DRAWN_CHART).count() >= charts, "a chart did not draw"
+    if nav_page.name in SCREENSHOTS or nav_page.name == lesson_to_photograph():
+        screenshot(page, nav_page.name)  # the live lab's after it trained the default
+
+
+# --- the live lab ------------------------------------------------------------------------------
+
+def test_live_lab_trains_to_the_end_with_charts(server, context):
+    page = open_page(context, server.url + "/live_lab?steps=40&depth=4&seed=101")
+    button(page, "train").click()
+    page.wait_for_selector(CHART_WITH_DATA, timeout=60_000)  # drawn while (or once) it trains
+    wait_for_alert(page, "Finished 40 steps")
+    wait_idle(page, 120_000, started=True)
+    no_exception(page)
+    assert "step 40 / 40" in page.locator("[data-testid='stProgress']").inner_text()
+    assert "Finished 40 steps" in alerts(page)
+    assert page.locator(DRAWN_CHART).count() >= 5  # loss, accuracy, bands, gradients, ratios
+
+
+def test_a_diverging_run_names_the_step_without_a_traceback(server, context):
+    page = open_page(context, server.url + "/live_lab?lr=50&init_gain=5&norm=none&steps=40")
+    click_and_wait(page, "train", "Diverged at step")
+    no_exception(page)
+    assert re.search(r"Diverged at step \d+", alerts(page))
+    assert "Traceback" not in page.locator("[data-testid='stMain']").inner_text()
+
+
+def test_batch_size_one_with_batch_norm_is_explained(server, context):
+    page = open_page(context, server.url + "/live_lab?batch_size=1&norm=batch&steps=40")
+    click_and_wait(page, "train", "batch size 1")
+    no_exception(page)
+    text = alerts(page)
+    assert "batch size 1" in text and "variance" in text
+
+
+# --- nothing keeps training --------------------------------------------------------------------
+
+def start_long_run(context, server, seed: int):
+    page = open_page(context, f"{server.url}/live_lab?{LONG_RUN}&seed={seed}")
+    button(page, "train").click()
+    page.wait_for_selector(CHART_WITH_DATA, timeout=60_000)  # training, charts drawn
+    page.wait_for_selector("[data-testid='stProgress']", timeout=30_000)
+    return page
+
+
+def test_stop_ends_the_training(server, context, browser):
+    page = start_long_run(context, server, seed=201)
+    click_and_wait(page, "stop", "Stopped after")
+    no_exception(page)
+    assert "Stopped after" in alerts(page)
+    observer = browser.new_context(viewport=VIEWPORT)
+    try:
+        assert wait_until_idle_server(observer, server, within=10) < 10
+    finally:
+        observer.close()
+
+
+def test_a_rerun_mid_training_ends_the_training(server, context, browser):
+    page = start_long_run(context, server, seed=202)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    batch_size = sidebar.get_by_role("spinbutton", name="Batch size")
+    batch_size.fill("32")
+    batch_size.press("Enter")  # a control changes: a rerun, without Train
+    wait_idle(page, 60_000)
+    assert "batch_size=32" in page.url
+    no_exception(page)
+    observer = browser.new_context(viewport=VIEWPORT)
+    try:
+        assert wait_until_idle_server(observer, server, within=10) < 10
+    finally:
+        observer.close()
+
+
+def test_closing_the_tab_mid_training_ends_the_training(server, context, browser):
+    page = start_long_run(context, server, seed=203)
+    observer = browser.new_context(viewport=VIEWPORT)
+    try:
+        assert active_trainings(observer, server) == 1
+        page.close()
+        assert wait_until_idle_server(observer, server, within=10) < 10  # the run had ~20 s left
+    finally:
+        observer.close()
+
+
+# --- several students --------------------------------------------------------------------------
+
+def test_a_second_student_sees_none_of_the_first_ones_run_or_settings(server, browser):
+    first, second = (browser.new_context(viewport=VIEWPORT) for _ in range(2))
+    try:
+        mine = open_page(first, server.url + "/live_lab?norm=layer&seed=401&steps=40&depth=3")
+        click_and_wait(mine, "train", "Finished 40 steps")
+        assert "Finished 40 steps" in alerts(mine)
+        theirs = open_page(second, server.url + "/live_lab")
+        no_exception(theirs)
+        assert "seed=0" in theirs.url and "norm=batch" in theirs.url and "depth=6" in theirs.url
+        assert "Finished" not in alerts(theirs)
+        assert theirs.locator(CHART_WITH_DATA).count() == 0
+        inspector = open_page(second, server.url + "/inspector")
+        main = inspector.locator("[data-testid='stMain']").inner_text()
+        assert "my last live-lab run" not in main
+        assert "seed=401" in mine.url and "norm=layer" in mine.url  # and the first keeps theirs
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_run_waiting_for_a_free_slot_says_it_is_queued(server, browser):
+    first, second = (browser.new_context(viewport=VIEWPORT) for _ in range(2))
+    try:
+        busy = start_long_run(first, server, seed=501)  # the server trains one run at a time
+        waiting = open_page(second, server.url + "/live_lab?steps=40&seed=502")
+        button(waiting, "train").click()
+        waiting.get_by_text(re.compile(r"Queued: 1 run ahead of yours")).wait_for(timeout=30_000)
+        busy.close()  # the slot frees once the first run stops
+        wait_for_alert(waiting, "Finished 40 steps")
+        wait_idle(waiting, 60_000, started=True)
+        no_exception(waiting)
+        assert "Finished 40 steps" in alerts(waiting)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_few_sessions_at_once_all_finish(server, tmp_path):
+    """benchmarks/load_test.py in its light form; no timing is asserted."""
+    report = tmp_path / "load.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "load_test.py"), "--url", server.url,
+         "--server-pid", str(server.process.pid), "--sessions", "3", "--rounds", "1",
+         "--json", str(report)], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["finished"] == row["sessions"] == 3 and row["exceptions"] == 0, row
