@@ -160,8 +160,9 @@ def test_the_sidebar_lists_exactly_these_pages(server, context):
 
 @pytest.mark.parametrize("nav_page", PAGES, ids=[p.name for p in PAGES])
 def test_every_page_opens_without_an_exception_and_draws_its_charts(server, context, nav_page):
-    page = open_page(context, f"{server.url}/{nav_page.name}")
+    page = open_page(context, f"{server.url}/{nav_page.url_path}")
     no_exception(page)
+    assert page.get_by_text("Page not found").count() == 0, f"{page.url}: page not found"
     assert page.locator("h1").count() >= 1, "every page has a title"
     source = (ROOT / nav_page.file).read_text()
     if re.search(r"\bchart\(|plotly_chart\(", source):
