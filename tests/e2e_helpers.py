@@ -38,8 +38,13 @@ class NavPage:
 
     @property
     def name(self) -> str:
-        """Its URL path too: Streamlit names a page after its file (/home shows the default)."""
         return Path(self.file).stem
+
+    @property
+    def url_path(self) -> str:
+        """Streamlit names a page's URL after its file, except the default page (Home), which
+        lives at "/": /home opens it under a "Page not found" dialog."""
+        return "" if self.file == "pages/home.py" else self.name
 
 
 def nav_pages() -> list[NavPage]:
