@@ -109,8 +109,11 @@ def wait_for_alert(page, text: str, timeout: float = 120_000) -> None:
 
 
 def no_exception(page) -> None:
+    """No exception box, and no "Page not found" dialog over the page."""
     found = exceptions(page)
     assert not found, f"{page.url} shows an exception:\n" + "\n---\n".join(found)
+    dialogs = page.get_by_role("dialog").all_inner_texts()
+    assert not any("not found" in text.lower() for text in dialogs), (page.url, dialogs)
 
 
 def screenshot(page, name: str) -> None:
@@ -155,7 +158,7 @@ def test_the_sidebar_lists_exactly_these_pages(server, context):
         nav.get_by_role("button", name=re.compile("View")).first.click()
     links = {re.sub(r"^http://[^/]+/", "", href).split("?")[0]
              for href in nav.locator("a").evaluate_all("links => links.map(a => a.href)")}
-    assert links == {"" if p.name == "home" else p.name for p in PAGES}
+    assert links == {p.url_path for p in PAGES}
 
 
 @pytest.mark.parametrize("nav_page", PAGES, ids=[p.name for p in PAGES])
