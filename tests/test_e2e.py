@@ -74,6 +74,8 @@ def server(browser, tmp_path_factory):
         context.close()
         yield srv
         assert srv.process.poll() is None, f"the server died:\n{srv.log_tail()}"
+        log = srv.log_tail(10**7)  # errors no page showed: in threads, callbacks, shutdowns
+        assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
 
 
 @pytest.fixture
@@ -143,10 +145,6 @@ def wait_until_idle_server(context, server, within: float) -> float:
         assert time.monotonic() - start < within, f"{count} training(s) still running"
         time.sleep(0.5)
     return time.monotonic() - start
-
-
-def sidebar_value(page, label: str) -> str:
-    return page.locator("[data-testid='stSidebar']").get_by_label(label, exact=True).input_value()
 
 
 # --- every page -------------------------------------------------------------------------------
