@@ -16,9 +16,8 @@ wait is bounded and each server is stopped however the run ends.
 
 On one machine the N Chromium renderers compete with the server for the same cores, so the
 table also gives "chart sent" (the first chart's websocket frame reaching the browser, before
-it is drawn) and the CPU seconds the server and the browsers spent after Train.
---nice-renderers puts the renderers at the lowest CPU priority, which approximates the
-students' browsers running on their own laptops.
+it is drawn) and the CPU seconds the server and the browsers spent after Train: the server's
+seconds divided by N is its cost per student, whatever the browsers cost.
 """
 
 from __future__ import annotations
@@ -139,18 +138,6 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def nice_renderers(niced: set[int]) -> None:
-    """Lowest CPU priority for this test's Chromium page renderers, so the server is served
-    first, as if each student's browser ran on their own laptop (see --nice-renderers)."""
-    for member in process_tree(os.getpid()):
-        if member in niced:
-            continue
-        with contextlib.suppress(OSError):
-            if b"--type=renderer" in Path(f"/proc/{member}/cmdline").read_bytes():
-                os.setpriority(os.PRIO_PROCESS, member, 19)
-                niced.add(member)
-
-
 def memory_mib(pid: int, field: str) -> float:
     """/proc status `field` (VmRSS now, VmHWM the peak) summed over the server's processes."""
     total = 0
@@ -200,7 +187,7 @@ async def open_live_lab(browser, url: str, timeout_ms: float):
 async def train(page, timeout_ms: float) -> dict:
     """Press Train; the session's outcome and seconds from the click to its first chart."""
     page.delivery.clicked = time.monotonic()
-    await page.locator(".st-key-train button").click()
+    await page.locator(".st-key-train button").click(timeout=timeout_ms)
     await page.wait_for_function("() => window.__normlab.outcome !== null", timeout=timeout_ms,
                                  polling=100)
     await page.wait_for_selector(IDLE, timeout=timeout_ms)
@@ -258,16 +245,14 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def measure(browser, url: str, pid: int, sessions: int, rounds: int,
-                  timeout_s: float, settle_s: float, nice: bool = False) -> dict:
+                  timeout_s: float, settle_s: float) -> dict:
     """Every round of N sessions against one server, and what the server's memory did."""
-    peak, done, niced = memory_mib(pid, "VmRSS"), asyncio.Event(), set()
+    peak, done = memory_mib(pid, "VmRSS"), asyncio.Event()
 
     async def sample() -> None:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, memory_mib(pid, "VmRSS"))
-            if nice:
-                nice_renderers(niced)
             await asyncio.sleep(0.25)
 
     sampler = asyncio.create_task(sample())
@@ -359,10 +344,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> list[dict]:
                             streamlit_server(cache, work / f"server-{sessions}.log"))
                     warm_s = await warm(browser, url, args.timeout)
                     row = await measure(browser, url, pid, sessions, args.rounds, args.timeout,
-                                        args.settle, args.nice_renderers)
-                mode = ("cached" if args.cached else "cold") + \
-                    (", niced renderers" if args.nice_renderers else "")
-                rows.append({"mode": mode,
+                                        args.settle)
+                rows.append({"mode": "cached" if args.cached else "cold",
                              "warm_up_s": round(warm_s, 1), **row})
         finally:
             await browser.close()
@@ -397,9 +380,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds per N, to see whether the server's memory keeps growing")
     parser.add_argument("--cached", action="store_true",
                         help="precompute the app's first runs into the cache first")
-    parser.add_argument("--nice-renderers", action="store_true",
-                        help="run the pages' renderers at the lowest CPU priority: on one "
-                        "machine the N browsers otherwise take most of the CPU from the server")
     parser.add_argument("--url", help="use this running server (loopback) instead of starting one")
     parser.add_argument("--server-pid", type=int, help="its process id, for RSS (with --url)")
     parser.add_argument("--timeout", type=float, default=180.0,
