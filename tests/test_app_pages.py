@@ -3,12 +3,10 @@
 Runs are tiny (steps=20 in the URL) so the whole file stays well under a minute and a half.
 """
 
-import base64
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from apptest_helpers import figures, texts, values
 from streamlit.testing.v1 import AppTest
 
 import appkit
@@ -27,23 +25,6 @@ def open_page(page: str, **params) -> AppTest:
         at.query_params[name] = str(value)
     at.run()  # through app.py's st.navigation first, as a browser would arrive
     return at.switch_page(page).run()
-
-
-def figures(at: AppTest) -> dict[str, dict]:
-    """The page's plotly figures by title, as sent to the browser."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def values(array) -> list:
-    """A data array from a figure spec: plotly sends numpy arrays base64-encoded."""
-    if isinstance(array, dict) and "bdata" in array:
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
-
-
-def texts(elements) -> str:
-    return " ".join(element.value for element in elements)
 
 
 # --- config_from_query: a pure function ---------------------------------------------------------

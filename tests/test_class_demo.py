@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from apptest_helpers import texts
 from e2e_helpers import ROOT, nav_pages
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
@@ -40,10 +41,6 @@ def open_page(page: str, params: dict | None = None) -> AppTest:
         at.query_params[name] = value
     at.run()
     return at.switch_page(page).run()
-
-
-def texts(elements) -> str:
-    return " ".join(str(element.value) for element in elements)
 
 
 # --- the disk cache and `normlab precompute` ---------------------------------------------------

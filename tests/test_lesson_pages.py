@@ -5,14 +5,12 @@ Sweeps are shrunk through the pages' own widgets; the defaults run once each and
 the rest of the file (as they are for a class on one server).
 """
 
-import base64
 import dataclasses
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from apptest_helpers import figures, texts, values
 from streamlit.testing.v1 import AppTest
 
 import appkit
@@ -43,23 +41,6 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     return at.switch_page(page).run()
-
-
-def figures(at: AppTest) -> dict[str, dict]:
-    """The page's plotly figures by title, as sent to the browser."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def values(array) -> list:
-    """A data array from a figure spec: plotly sends numpy arrays base64-encoded."""
-    if isinstance(array, dict) and "bdata" in array:
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
-
-
-def texts(elements) -> str:
-    return " ".join(str(element.value) for element in elements)
 
 
 @pytest.mark.parametrize("page", list(LESSON_CHARTS))
