@@ -91,6 +91,9 @@ INTEGER_FIELDS = ("depth", "width", "batch_size", "steps", "seed")
 
 # Caps. A run's cost is estimated from measurements on one CPU thread (see `estimated_seconds`).
 BUDGET_SECONDS = 30.0
+# The estimate above can be several times off for deep, wide runs: training stops for good
+# once a run has actually trained this long.
+HARD_LIMIT_SECONDS = 2 * BUDGET_SECONDS
 MAX_CONCURRENT_TRAININGS = int(os.environ.get("NORMLAB_MAX_TRAININGS", os.cpu_count() or 2))
 STORE_CAPACITY = 48  # finished runs kept for replay, server-wide
 REDRAWS_PER_SECOND = 8.0
@@ -472,6 +475,14 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
             for run in runs:
                 if on_snapshot is not None:
                     on_snapshot(run)
+                if run.status == "running" and run.wall_time > HARD_LIMIT_SECONDS:
+                    break
+        if run.status == "stopped":  # by the time limit: a user's Stop never gets here
+            run.message = (f"Stopped after {run.step} steps: this server stops every run after "
+                           f"{HARD_LIMIT_SECONDS:.0f} s of training, so one run cannot hold "
+                           "the CPU that the whole class shares. Try fewer steps, layers or "
+                           "units.")
+            return run, False  # how far it got depends on the machine: not worth replaying
         store.put(run, clean=not drawn)
         return run, False
     finally:  # no Streamlit calls here: after a stop they would raise again

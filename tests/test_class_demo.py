@@ -445,3 +445,16 @@ def test_a_stop_while_queued_gives_up_the_place_in_line():
     ticket = gate.join()
     assert gate.try_enter(ticket) == 0  # nobody left in line ahead
     gate.release()
+
+
+def test_a_run_that_outlasts_the_hard_time_limit_is_stopped_and_told_why(monkeypatch):
+    class Quiet:  # stands in for the st.empty() that shows the queue
+        def info(self, *args, **kwargs): ...
+        def empty(self): ...
+
+    monkeypatch.setattr(appkit, "HARD_LIMIT_SECONDS", 0.0)
+    cfg = dataclasses.replace(appkit.DEFAULT_CONFIG, steps=200, seed=4242)
+    run, replayed = appkit.get_or_train(cfg, notice=Quiet())
+    assert not replayed and run.status == "stopped" and run.step < cfg.steps
+    assert "stops every run after" in run.message
+    assert appkit.run_store().get(cfg) is None  # a cut-short run is not replayed to others
