@@ -16,6 +16,7 @@ import inspect
 import itertools
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -491,4 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `normlab` script and `python -m normlab`; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args, args.subparser)  # the subparser, so errors show its usage line
+    try:
+        status = args.handler(args, args.subparser)  # the subparser: errors show its usage line
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at the exit's flush
+        return status
+    except BrokenPipeError:  # `normlab ... | head` closed the pipe: stop quietly, as cat does
+        # send what is still buffered nowhere, so that the interpreter's exit flush is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,17 @@ def test_unknown_claim_is_a_usage_error(capsys):
         main(["claims", "bn_is_magic"])
     assert exit_.value.code == 2
     assert "unknown claim bn_is_magic" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`normlab lesson invariances | head -1`: the reader is gone before the table is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write the command makes now fails with EPIPE
+    try:
+        finished = subprocess.run([sys.executable, "-m", "normlab", "lesson", "invariances"],
+                                  stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in finished.stderr and "BrokenPipe" not in finished.stderr, \
+        finished.stderr
+    assert finished.returncode == 1
