@@ -9,6 +9,7 @@ import appkit
 from normlab import plots
 from normlab.config import ConfigError
 from normlab.registry import NORMS
+from normlab.runcache import COMPARED_NORMS
 
 appkit.page_setup(__file__)
 st.title("Compare norms")
@@ -20,7 +21,7 @@ st.write(
 )
 
 cfg = appkit.sidebar(norm=False)
-appkit.default("keep_compare_norms", ["none", "batch", "layer", "rms"])
+appkit.default("keep_compare_norms", list(COMPARED_NORMS))  # `normlab precompute` trains these
 chosen = st.multiselect("Norms", list(NORMS), key="keep_compare_norms",
                         format_func=plots.norm_label)
 configs = {norm: dataclasses.replace(cfg, norm=norm) for norm in chosen}
