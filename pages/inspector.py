@@ -51,7 +51,10 @@ def move(by: int) -> None:
 layer_col, step_col = st.columns([1, 3])
 layer = layer_col.selectbox("Layer", layers, key="keep_inspect_layer",
                             format_func=lambda i: f"layer {i}" + (" (first)" if i == 0 else ""))
-step = step_col.select_slider("Training step", steps, key="keep_inspect_step")
+step = step_col.select_slider(
+    "Training step", steps, key="keep_inspect_step",
+    help="Values measured in the forward pass of this step, made with the weights after this "
+         "many updates: step 0 is the initial network, the last is the step before the end.")
 back, forward, play, _ = st.columns([1, 1, 1, 5])
 back.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,))
 forward.button("Next ▶", key="inspect_next", on_click=move, args=(1,))
