@@ -18,7 +18,6 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu .
 
 COPY app.py appkit.py ./
 COPY pages ./pages
-COPY assets ./assets
 COPY .streamlit ./.streamlit
 RUN mkdir -p /app/cache && chown normlab /app/cache
 

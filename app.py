@@ -8,8 +8,11 @@ import streamlit as st  # noqa: E402
 
 import appkit  # noqa: E402
 
-st.set_page_config(page_title="normlab: watch normalization train",
-                   page_icon=":material/straighten:", layout="wide")
+# An emoji icon is drawn by the browser itself: a ":material/...:" icon makes every browser fetch
+# it from Google's font server (a class on a closed network waits on it), and an image file is
+# re-encoded on every script run.
+st.set_page_config(page_title="normlab: watch normalization train", page_icon="📊",
+                   layout="wide")
 
 pages = {
     section: [st.Page(lesson.path, title=lesson.title, icon=lesson.icon,

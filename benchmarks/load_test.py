@@ -1,23 +1,32 @@
-"""Load test: N students at once, each a real Chromium page training the live lab's default.
+"""Load test: N students at once, each opening the live lab and training its default.
 
-One `streamlit run app.py` server on 127.0.0.1 per N (or --url for one already running), one
-Chromium with N browser contexts (N sessions, as N laptops would be). Every session opens the
-live lab; once all have loaded they press Train together and wait for the outcome. Reported per
-N: sessions that finished, seconds from the click to the first chart with data (median, p95,
-from the first round), the server's peak RSS, and its RSS after each round (flat: no growth).
+One `streamlit run app.py` server on 127.0.0.1 per N (or --url for one already running) and N
+sessions, each as a student's tab would be. Every session opens the live lab; once all have
+loaded they press Train together and wait for the outcome. Reported per N: sessions that
+finished, seconds from the click to the first chart with data (median and p95 over every
+session of every round), the server's peak RSS, and its RSS after each round (flat: no
+growth). With --against NAME=VALUE a second server runs with that Streamlit option, the two
+take turns round by round, and the ratios between them are printed.
 
     python benchmarks/load_test.py --sessions 5,15,30 --rounds 3 --cached
+    python benchmarks/load_test.py --sessions 5,15,30 --rounds 3 --cached --client chromium
+    python benchmarks/load_test.py --sessions 30 --cached --against runner.postScriptGC=true
     python benchmarks/load_test.py --sessions 3 --rounds 1      # the light form tests run
+
+Two kinds of session (--client):
+- ws (default): Streamlit's own websocket protocol, as the browser's client speaks it (a
+  BackMsg asking for a run, with the Train button's trigger; ForwardMsgs back). The server does
+  exactly the work a tab makes it do; "first chart" is when the first chart with data reaches
+  the student's machine. Drawing it is the student's laptop's work, and costs no server time.
+- chromium: one headless Chromium with N browser contexts, as N laptops would be, timed to the
+  chart drawn on screen. On one machine the N renderers compete with the server for the same
+  cores, so this mode also reports "chart sent" (the first chart's websocket frame reaching
+  the browser, before it is drawn) and the CPU seconds the server and the browsers spent.
 
 --cached fills a fresh run cache with `normlab precompute` first, as the Docker image does, so
 the default run is replayed from disk; without it the cache starts empty (cold) and the first
 sessions train while the others queue (NORMLAB_MAX_TRAININGS, default: the CPU count). Every
 wait is bounded and each server is stopped however the run ends.
-
-On one machine the N Chromium renderers compete with the server for the same cores, so the
-table also gives "chart sent" (the first chart's websocket frame reaching the browser, before
-it is drawn) and the CPU seconds the server and the browsers spent after Train: the server's
-seconds divided by N is its cost per student, whatever the browsers cost.
 """
 
 from __future__ import annotations
@@ -25,28 +34,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
+import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 # every page is a student in front of their screen: no background throttling
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                 "--disable-backgrounding-occluded-windows"]
-CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-EXCEPTION = "[data-testid='stException']"
+sys.path.insert(0, str(ROOT / "tests"))
+from e2e_helpers import CHROMIUM_ARGS as TEST_CHROMIUM_ARGS  # noqa: E402
+from e2e_helpers import (  # noqa: E402
+    CONNECTED,
+    EXCEPTION,
+    IDLE,
+    WsSession,
+    has_data,
+    streamlit_server,
+)
+
+CHROMIUM_ARGS = TEST_CHROMIUM_ARGS + [
+    # every page is a student in front of their screen: no background throttling
+    "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows"]
+OUTCOME = r"Finished \d+ steps|Diverged at step|Stopped after|cannot train"
 
 # Runs in each page before Train is pressed: notes when the click happened, when the first
 # chart with a line appeared (empty axes have no trace) and the outcome message.
@@ -61,66 +77,26 @@ WATCH = """() => {
       seen.chart = performance.now();
     }
     for (const alert of document.querySelectorAll("[data-testid='stAlert']")) {
-      if (/Finished \\d+ steps|Diverged at step|Stopped after|cannot train/.test(alert.innerText)) {
+      if (/OUTCOME/.test(alert.innerText)) {
         seen.outcome ??= alert.innerText;
       }
     }
   };
   new MutationObserver(look).observe(document.body,
                                      {childList: true, subtree: true, characterData: true});
-}"""
+}""".replace("OUTCOME", OUTCOME)
 
 
-# --- the server ----------------------------------------------------------------------------------
+# --- what the server spends --------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-            return answer.read() == b"ok"
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def streamlit_server(cache: Path, log: Path, start_timeout: float = 60.0):
-    """(url, pid) of `streamlit run app.py` on a free loopback port, stopped on exit."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "NORMLAB_CACHE_DIR": str(cache)},
-                                   start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_timeout
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log}")
-            time.sleep(0.2)
-        yield url, process.pid
-    finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            if process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(wait)
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (from /proc/<pid>/task/*/children)."""
+def process_tree(pid: int, leave_out: int | None = None) -> list[int]:
+    """`pid` and its descendants (from /proc/<pid>/task/*/children), without the subtree of
+    `leave_out` (the server, when this process started it)."""
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
+        if current == leave_out:
+            continue
         tree.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children"):
             with contextlib.suppress(OSError):
@@ -128,10 +104,10 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, leave_out: int | None = None) -> float:
     """User and system CPU time of `pid`'s process tree so far (reaped children included)."""
     total = 0
-    for member in process_tree(pid):
+    for member in process_tree(pid, leave_out):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
@@ -149,16 +125,83 @@ def memory_mib(pid: int, field: str) -> float:
     return total / 1024
 
 
-# --- one round: N sessions -----------------------------------------------------------------------
+# --- the two kinds of session ------------------------------------------------------------------
 
-class Delivery:
-    """When the server's first chart (a plotly spec) reaches the page after the click, read from
-    the websocket: the server's share of the time to first chart, before the browser draws."""
+class WsStudent:
+    """One student's tab as the server sees it (the websocket protocol), timed to the first
+    chart with data reaching their machine."""
 
-    def __init__(self):
+    def __init__(self, url: str):
+        self.session = WsSession(url, page="live_lab")
+
+    async def open(self, timeout_s: float) -> WsStudent:
+        await self.session.open(timeout_s)
+        if "train" not in self.session.buttons:
+            raise RuntimeError(f"the live lab drew no Train button: {self.session.problems}")
+        return self
+
+    async def train(self, timeout_s: float) -> dict:
+        seen = {"chart": None, "outcome": None}
+
+        def look(element) -> None:
+            kind = element.WhichOneof("type")
+            if kind == "plotly_chart" and seen["chart"] is None and has_data(element):
+                seen["chart"] = time.monotonic() - clicked
+            elif kind == "alert" and seen["outcome"] is None and \
+                    re.search(OUTCOME, element.alert.body):
+                seen["outcome"] = element.alert.body
+
+        clicked = time.monotonic()
+        await self.session.press("train", timeout_s, look)
+        return {"finished": "Finished" in (seen["outcome"] or ""),
+                "ttfc": seen["chart"], "delivered": seen["chart"],
+                "exception": bool(self.session.problems)}
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class ChromiumSession:
+    """One student's tab in headless Chromium, timed to the chart drawn on screen."""
+
+    def __init__(self, browser, url: str, page: str = "live_lab"):
+        self.browser, self.url, self.page = browser, url, page
+        self.context = self.tab = None
         self.clicked = self.delivered = None
 
-    def listen(self, websocket) -> None:
+    async def open(self, timeout_s: float) -> ChromiumSession:
+        timeout_ms = timeout_s * 1000
+        self.context = await self.browser.new_context(viewport={"width": 1280, "height": 900})
+        self.tab = await self.context.new_page()
+        self.tab.on("websocket", self._listen)
+        await self.tab.goto(f"{self.url}/{self.page}", timeout=timeout_ms)
+        await self.tab.wait_for_selector(CONNECTED, timeout=timeout_ms)
+        # the button shows once plotly's code has loaded (the empty charts hold the page back)
+        await self.tab.wait_for_selector(".st-key-train button", timeout=timeout_ms)
+        await self.tab.wait_for_selector(IDLE, timeout=timeout_ms)
+        await self.tab.evaluate(WATCH)
+        return self
+
+    async def train(self, timeout_s: float) -> dict:
+        timeout_ms = timeout_s * 1000
+        self.clicked = time.monotonic()
+        await self.tab.locator(".st-key-train button").click(timeout=timeout_ms)
+        await self.tab.wait_for_function("() => window.__normlab.outcome !== null",
+                                         timeout=timeout_ms, polling=100)
+        await self.tab.wait_for_selector(IDLE, timeout=timeout_ms)
+        seen = await self.tab.evaluate("() => window.__normlab")
+        return {"finished": "Finished" in seen["outcome"],
+                "ttfc": None if seen["chart"] is None else (seen["chart"] - seen["click"]) / 1000,
+                "delivered": None if self.delivered is None else self.delivered - self.clicked,
+                "exception": await self.tab.locator(EXCEPTION).count() > 0}
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+
+    def _listen(self, websocket) -> None:
+        """When the server's first chart (a plotly spec) reaches the page after the click:
+        the server's share of the time to first chart, before the browser draws it."""
         def frame(payload) -> None:
             if self.delivered is not None:  # stop shipping every later frame to Python
                 websocket.remove_listener("framereceived", frame)
@@ -170,69 +213,51 @@ class Delivery:
         websocket.on("framereceived", frame)
 
 
-async def open_live_lab(browser, url: str, timeout_ms: float):
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.delivery = Delivery()
-    page.on("websocket", page.delivery.listen)
-    await page.goto(url + "/live_lab", timeout=timeout_ms)
-    await page.wait_for_selector(CONNECTED, timeout=timeout_ms)
-    # the button shows once plotly's code has loaded (the empty charts hold the page back)
-    await page.wait_for_selector(".st-key-train button", timeout=timeout_ms)
-    await page.wait_for_selector(IDLE, timeout=timeout_ms)
-    await page.evaluate(WATCH)
-    return context, page
+# --- one round: N sessions -----------------------------------------------------------------------
+
+def failure(error: BaseException) -> dict:
+    return {"finished": False, "ttfc": None, "delivered": None, "exception": False,
+            "error": f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"}
 
 
-async def train(page, timeout_ms: float) -> dict:
-    """Press Train; the session's outcome and seconds from the click to its first chart."""
-    page.delivery.clicked = time.monotonic()
-    await page.locator(".st-key-train button").click(timeout=timeout_ms)
-    await page.wait_for_function("() => window.__normlab.outcome !== null", timeout=timeout_ms,
-                                 polling=100)
-    await page.wait_for_selector(IDLE, timeout=timeout_ms)
-    seen = await page.evaluate("() => window.__normlab")
-    return {"finished": "Finished" in seen["outcome"],
-            "ttfc": None if seen["chart"] is None else (seen["chart"] - seen["click"]) / 1000,
-            "delivered": None if page.delivery.delivered is None
-            else page.delivery.delivered - page.delivery.clicked,
-            "exception": await page.locator(EXCEPTION).count() > 0}
-
-
-async def one_round(browser, url: str, pid: int, sessions: int, timeout_s: float,
+async def one_round(new_session, pid: int, sessions: int, timeout_s: float,
                     cpu: dict) -> list[dict]:
     """N sessions load the live lab, then all press Train at once; one result per session.
 
-    Adds to `cpu` the CPU seconds the server and the browsers spent from the clicks to the
-    last outcome: on one machine the N browsers compete with the server for its cores.
+    Adds to `cpu` the CPU seconds the server and this process (the clients) spent from the
+    clicks to the last outcome.
     """
-    from playwright.async_api import Error as PlaywrightError
+    async def timed_open():
+        start = time.monotonic()
+        session = await new_session().open(timeout_s)
+        session.open_s = time.monotonic() - start  # all N arrive at once, as a class does
+        return session
 
-    timeout_ms = timeout_s * 1000
-    opened = await asyncio.gather(*(open_live_lab(browser, url, timeout_ms)
-                                    for _ in range(sessions)), return_exceptions=True)
-    results = []
+    opened = await asyncio.gather(*(timed_open() for _ in range(sessions)),
+                                  return_exceptions=True)
+    ready = [item for item in opened if not isinstance(item, BaseException)]
     try:
-        ready = [item for item in opened if not isinstance(item, BaseException)]
-        before = cpu_seconds(pid), cpu_seconds(os.getpid()), time.monotonic()
-        trained = await asyncio.gather(*(train(page, timeout_ms) for _, page in ready),
+        before = cpu_seconds(pid), cpu_seconds(os.getpid(), pid), time.monotonic()
+        trained = await asyncio.gather(*(session.train(timeout_s) for session in ready),
                                        return_exceptions=True)
         cpu["server_s"] = cpu.get("server_s", 0) + cpu_seconds(pid) - before[0]
-        cpu["browsers_s"] = cpu.get("browsers_s", 0) + cpu_seconds(os.getpid()) - before[1]
+        cpu["clients_s"] = cpu.get("clients_s", 0) + cpu_seconds(os.getpid(), pid) - before[1]
         cpu["wall_s"] = cpu.get("wall_s", 0) + time.monotonic() - before[2]
-        for item in list(trained) + [item for item in opened if isinstance(item, BaseException)]:
-            if isinstance(item, (PlaywrightError, asyncio.TimeoutError)):
-                results.append({"finished": False, "ttfc": None, "exception": False,
-                                "error": str(item).splitlines()[0][:200]})
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                results.append(item)
     finally:
-        for item in opened:
-            if not isinstance(item, BaseException):
-                with contextlib.suppress(PlaywrightError):
-                    await item[0].close()
+        for session in ready:
+            with contextlib.suppress(Exception):
+                await session.close()
+    for session, item in zip(ready, trained):
+        if isinstance(item, dict):
+            item["open_s"] = session.open_s
+    results = []
+    for item in list(trained) + [item for item in opened if isinstance(item, BaseException)]:
+        if isinstance(item, Exception):  # a timeout, a closed socket, a page that broke
+            results.append(failure(item))
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            results.append(item)
     return results
 
 
@@ -244,68 +269,70 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, -(-len(ordered) * q // 100) - 1))]
 
 
-async def measure(browser, url: str, pid: int, sessions: int, rounds: int,
-                  timeout_s: float, settle_s: float) -> dict:
-    """Every round of N sessions against one server, and what the server's memory did."""
-    peak, done = memory_mib(pid, "VmRSS"), asyncio.Event()
+class Server:
+    """One server under test and everything measured on it, over its rounds."""
+
+    def __init__(self, url: str, pid: int, options: str = ""):
+        self.url, self.pid, self.options = url, pid, options
+        self.results, self.rss_after, self.cpu = [], [], {}
+        self.peak = memory_mib(pid, "VmRSS")
+
+    def row(self, sessions: int, rounds: int) -> dict:
+        ttfc = [r["ttfc"] for r in self.results if r["ttfc"] is not None]
+        delivered = [r["delivered"] for r in self.results if r.get("delivered") is not None]
+        opens = [r["open_s"] for r in self.results if r.get("open_s") is not None]
+        return {
+            "options": self.options, "sessions": sessions, "rounds": rounds,
+            "finished_first_round": sum(r["finished"] for r in self.results[:sessions]),
+            "finished_all_rounds": sum(r["finished"] for r in self.results),
+            "exceptions": sum(r["exception"] for r in self.results),
+            "errors": [r["error"] for r in self.results if r.get("error")][:5],
+            "open_median_s": statistics.median(opens) if opens else None,
+            "open_p95_s": percentile(opens, 95),
+            "ttfc_median_s": statistics.median(ttfc) if ttfc else None,
+            "ttfc_p95_s": percentile(ttfc, 95),
+            "ttfc_max_s": max(ttfc) if ttfc else None,
+            "delivered_median_s": statistics.median(delivered) if delivered else None,
+            "delivered_p95_s": percentile(delivered, 95),
+            "peak_rss_mib": round(max(self.peak, memory_mib(self.pid, "VmHWM"))),
+            "rss_after_rounds_mib": self.rss_after,
+            # from the clicks to the last outcome, all rounds: how the cores were shared
+            "train_phase_wall_s": round(self.cpu.get("wall_s", 0), 1),
+            "server_cpu_s": round(self.cpu.get("server_s", 0), 1),
+            "clients_cpu_s": round(self.cpu.get("clients_s", 0), 1),
+        }
+
+
+async def measure(servers: list[Server], new_session, sessions: int, rounds: int,
+                  timeout_s: float, settle_s: float) -> list[dict]:
+    """Rounds of N sessions against each server, taking turns (A B, then B A, ...) so that a
+    busy moment of the machine falls on both; one row per server, over all its rounds."""
+    done = asyncio.Event()
 
     async def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, memory_mib(pid, "VmRSS"))
+            for server in servers:
+                server.peak = max(server.peak, memory_mib(server.pid, "VmRSS"))
             await asyncio.sleep(0.25)
 
     sampler = asyncio.create_task(sample())
-    all_results, first_round, rss_after, cpu = [], [], [], {}
     try:
         for number in range(rounds):
-            results = await asyncio.wait_for(
-                one_round(browser, url, pid, sessions, timeout_s, cpu),
-                timeout=3 * timeout_s + 60)
-            all_results += results
-            first_round = first_round or results
-            await asyncio.sleep(settle_s)  # closed tabs' sessions wind down
-            rss_after.append(round(memory_mib(pid, "VmRSS")))
-            print(f"  round {number + 1}: {sum(r['finished'] for r in results)}/{sessions} "
-                  f"finished, server RSS {rss_after[-1]} MiB", file=sys.stderr, flush=True)
+            for server in servers if number % 2 == 0 else servers[::-1]:
+                results = await asyncio.wait_for(
+                    one_round(functools.partial(new_session, server.url), server.pid, sessions,
+                              timeout_s, server.cpu),
+                    timeout=3 * timeout_s + 60)
+                server.results += results
+                await asyncio.sleep(settle_s)  # closed tabs' sessions wind down
+                server.rss_after.append(round(memory_mib(server.pid, "VmRSS")))
+                print(f"  round {number + 1}{' ' + server.options if server.options else ''}: "
+                      f"{sum(r['finished'] for r in results)}/{sessions} finished, "
+                      f"server RSS {server.rss_after[-1]} MiB", file=sys.stderr, flush=True)
     finally:
         done.set()
         await sampler
-    ttfc = [r["ttfc"] for r in first_round if r["ttfc"] is not None]
-    delivered = [r["delivered"] for r in first_round if r.get("delivered") is not None]
-    return {
-        "sessions": sessions, "rounds": rounds,
-        "finished": sum(r["finished"] for r in first_round),
-        "finished_all_rounds": sum(r["finished"] for r in all_results),
-        "exceptions": sum(r["exception"] for r in all_results),
-        "errors": [r["error"] for r in all_results if r.get("error")][:5],
-        "ttfc_median_s": statistics.median(ttfc) if ttfc else None,
-        "ttfc_p95_s": percentile(ttfc, 95),
-        "ttfc_max_s": max(ttfc) if ttfc else None,
-        "delivered_median_s": statistics.median(delivered) if delivered else None,
-        "delivered_p95_s": percentile(delivered, 95),
-        "peak_rss_mib": round(max(peak, memory_mib(pid, "VmHWM"))),
-        "rss_after_rounds_mib": rss_after,
-        # from the clicks to the last outcome, all rounds: how the cores were shared
-        "train_phase_wall_s": round(cpu.get("wall_s", 0), 1),
-        "server_cpu_s": round(cpu.get("server_s", 0), 1),
-        "browsers_cpu_s": round(cpu.get("browsers_s", 0), 1),
-    }
-
-
-async def warm(browser, url: str, timeout_s: float) -> float:
-    """Open the home page once: the first visit imports torch and loads the data."""
-    start = time.monotonic()
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        await page.goto(url + "/", timeout=timeout_s * 1000)
-        await page.wait_for_selector(CONNECTED, timeout=timeout_s * 1000)
-        await page.wait_for_timeout(150)
-        await page.wait_for_selector(IDLE, timeout=timeout_s * 1000)
-    finally:
-        await context.close()
-    return time.monotonic() - start
+    return [server.row(sessions, rounds) for server in servers]
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -318,37 +345,63 @@ def chromium() -> str:
     return path
 
 
-async def main_async(args: argparse.Namespace, work: Path) -> list[dict]:
+@contextlib.asynccontextmanager
+async def session_maker(client: str, timeout_s: float):
+    """A function url -> new unopened session of the chosen kind (one Chromium for them all)."""
+    if client == "ws":
+        yield WsStudent
+        return
     from playwright.async_api import async_playwright
 
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS,
+                                                   timeout=timeout_s * 1000)
+        try:
+            yield lambda url: ChromiumSession(browser, url)
+        finally:
+            await browser.close()
+
+
+async def warm(url: str, timeout_s: float) -> float:
+    """Open Home once: the first visit imports torch and loads the data."""
+    start = time.monotonic()
+    session = WsSession(url)
+    try:
+        await session.open(timeout_s)
+    finally:
+        await session.close()
+    return time.monotonic() - start
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> list[dict]:
     cached = work / "precomputed"
     if args.cached and not args.url:
         print("precomputing the cache (normlab precompute)...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "normlab", "precompute", "--out", str(cached)],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    variants = [args.option] + ([args.option + args.against] if args.against else [])
     rows = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            for sessions in args.sessions:
-                print(f"{sessions} sessions, {args.rounds} round(s), "
-                      f"{'cached' if args.cached else 'cold'}", file=sys.stderr, flush=True)
-                with contextlib.ExitStack() as stack:
-                    if args.url:
-                        url, pid = args.url, args.server_pid
-                    else:
-                        cache = work / f"cache-{sessions}"
-                        if args.cached:
-                            shutil.copytree(cached, cache)
-                        url, pid = stack.enter_context(
-                            streamlit_server(cache, work / f"server-{sessions}.log"))
-                    warm_s = await warm(browser, url, args.timeout)
-                    row = await measure(browser, url, pid, sessions, args.rounds, args.timeout,
-                                        args.settle)
-                rows.append({"mode": "cached" if args.cached else "cold",
-                             "warm_up_s": round(warm_s, 1), **row})
-        finally:
-            await browser.close()
+    async with session_maker(args.client, args.timeout) as new_session:
+        for sessions in args.sessions:
+            print(f"{sessions} sessions ({args.client}), {args.rounds} round(s), "
+                  f"{'cached' if args.cached else 'cold'}", file=sys.stderr, flush=True)
+            with contextlib.ExitStack() as stack:
+                servers = [Server(args.url, args.server_pid)] if args.url else []
+                for number, options in enumerate([] if args.url else variants):
+                    cache = work / f"cache-{sessions}-{number}"
+                    if args.cached:
+                        shutil.copytree(cached, cache)
+                    started = stack.enter_context(streamlit_server(
+                        work / f"server-{sessions}-{number}.log",
+                        {"NORMLAB_CACHE_DIR": str(cache)},
+                        *(f"--{name}={value}" for name, value in options)))
+                    servers.append(Server(started.url, started.process.pid,
+                                          " ".join(f"{n}={v}" for n, v in options)))
+                warm_s = [await warm(server.url, args.timeout) for server in servers]
+                measured = await measure(servers, new_session, sessions, args.rounds,
+                                         args.timeout, args.settle)
+            rows += [{"mode": "cached" if args.cached else "cold", "client": args.client,
+                      "warm_up_s": round(warm, 1), **row} for warm, row in zip(warm_s, measured)]
     return rows
 
 
@@ -356,18 +409,30 @@ def table(rows: list[dict]) -> str:
     def seconds(value):
         return "-" if value is None else f"{value:.2f} s"
 
-    lines = ["| mode | N | finished | TTFC median | TTFC p95 | chart sent, median / p95 "
-             "| peak RSS | RSS after rounds | CPU s after Train: server / browsers / wall |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| client | cache | options | N | finished (all rounds) | page open, median / p95 "
+             "| first chart, median | p95 | chart sent, median / p95 | peak RSS "
+             "| RSS after rounds | CPU s after Train: server / clients / wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(
-            f"| {row['mode']} | {row['sessions']} | {row['finished']}/{row['sessions']} "
-            f"({row['finished_all_rounds']}/{row['sessions'] * row['rounds']} over "
-            f"{row['rounds']} rounds) | {seconds(row['ttfc_median_s'])} | "
-            f"{seconds(row['ttfc_p95_s'])} | {seconds(row['delivered_median_s'])} / "
-            f"{seconds(row['delivered_p95_s'])} | {row['peak_rss_mib']} MiB | "
+            f"| {row['client']} | {row['mode']} | {row['options'] or '-'} | {row['sessions']} | "
+            f"{row['finished_all_rounds']}/{row['sessions'] * row['rounds']} | "
+            f"{seconds(row['open_median_s'])} / {seconds(row['open_p95_s'])} | "
+            f"{seconds(row['ttfc_median_s'])} | {seconds(row['ttfc_p95_s'])} | "
+            f"{seconds(row['delivered_median_s'])} / {seconds(row['delivered_p95_s'])} | "
+            f"{row['peak_rss_mib']} MiB | "
             f"{', '.join(str(r) for r in row['rss_after_rounds_mib'])} MiB | "
-            f"{row['server_cpu_s']} / {row['browsers_cpu_s']} / {row['train_phase_wall_s']} |")
+            f"{row['server_cpu_s']} / {row['clients_cpu_s']} / {row['train_phase_wall_s']} |")
+    by_n = {}
+    for row in rows:
+        by_n.setdefault(row["sessions"], []).append(row)
+    for sessions, (base, *others) in by_n.items():
+        for other in others:  # --against: the ratios measured side by side
+            ratio = [other[key] / base[key] if other[key] and base[key] else float("nan")
+                     for key in ("ttfc_median_s", "ttfc_p95_s", "server_cpu_s")]
+            lines.append(f"\nN={sessions}: [{other['options']}] / [{base['options'] or '-'}]: "
+                         f"first chart median {ratio[0]:.2f}x, p95 {ratio[1]:.2f}x, server CPU "
+                         f"{ratio[2]:.2f}x")
     return "\n".join(lines)
 
 
@@ -376,10 +441,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", default="5,15,30",
                         type=lambda text: [int(n) for n in text.split(",")],
                         help="comma list of concurrent session counts (default 5,15,30)")
+    parser.add_argument("--client", choices=("ws", "chromium"), default="ws",
+                        help="websocket protocol (default) or real Chromium pages")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds per N, to see whether the server's memory keeps growing")
     parser.add_argument("--cached", action="store_true",
                         help="precompute the app's first runs into the cache first")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda text: tuple(text.split("=", 1)),
+                        help="a Streamlit config option for the servers started here, e.g. "
+                             "runner.postScriptGC=true (repeatable)")
+    parser.add_argument("--against", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda text: tuple(text.split("=", 1)),
+                        help="also start a second server with this option; the two take "
+                             "turns, round by round, and the table compares them")
     parser.add_argument("--url", help="use this running server (loopback) instead of starting one")
     parser.add_argument("--server-pid", type=int, help="its process id, for RSS (with --url)")
     parser.add_argument("--timeout", type=float, default=180.0,

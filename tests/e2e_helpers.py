@@ -1,9 +1,13 @@
 """What the browser tests share: the pages app.py navigates to, a `streamlit run` server on
-loopback, Debian's Chromium, and the waits Streamlit's own end-to-end suite uses."""
+loopback, Debian's Chromium, and the waits Streamlit's own end-to-end suite uses.
+
+benchmarks/load_test.py starts its servers with this module too (it needs no pytest)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -16,8 +20,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -64,6 +66,8 @@ def chromium_path() -> str:
     (CI, whose .ci/run installs it)."""
     path = "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else \
         shutil.which("chromium")
+    import pytest  # here, so that benchmarks/load_test.py can use this module without it
+
     required = os.environ.get("NORMLAB_REQUIRE_BROWSER") == "1"
     try:
         import playwright.sync_api  # noqa: F401
@@ -100,13 +104,13 @@ def server_command(port: int, *extra: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def streamlit_server(log: Path, env: dict[str, str], *extra: str,
-                     start_timeout: float = 60.0) -> Iterator[Server]:
-    """`streamlit run app.py` on a free loopback port, healthy, stopped (with any children)
-    however the block ends."""
+def streamlit_server(log: Path, env: dict[str, str], *extra: str, start_timeout: float = 60.0,
+                     cwd: Path = ROOT) -> Iterator[Server]:
+    """`streamlit run app.py` (in `cwd`) on a free loopback port, healthy, stopped (with any
+    children) however the block ends."""
     port = free_port()
     with open(log, "wb") as out:
-        process = subprocess.Popen(server_command(port, *extra), cwd=ROOT,
+        process = subprocess.Popen(server_command(port, *extra), cwd=cwd,
                                    env={**os.environ, **env}, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, log)
@@ -170,3 +174,81 @@ def exceptions(page) -> list[str]:
 
 def alerts(page) -> str:
     return "\n".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+
+
+class WsSession:
+    """A student's tab as the server sees it: Streamlit's own websocket protocol, nothing drawn.
+
+    Sends what the browser's client sends (a BackMsg asking to run the page; then one carrying
+    a button's trigger) and reads the ForwardMsgs back: elements, the query string the sidebar
+    wrote, and the end of each script run. `problems` collects exception boxes and "page not
+    found". Cheap enough to play many students from one process (benchmarks/load_test.py).
+    """
+
+    def __init__(self, url: str, page: str = ""):
+        self.url, self.page = url, page  # page: its URL path ("" is Home)
+        self.query = self.script_hash = ""
+        self.buttons: dict[str, str] = {}  # widget key -> widget id
+        self.problems: list[str] = []
+        self.websocket = None
+
+    async def open(self, timeout_s: float, look=None) -> WsSession:
+        import websockets  # a dependency of streamlit
+
+        self.websocket = await websockets.connect(
+            self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
+            origin=self.url, max_size=None, open_timeout=timeout_s)
+        await self.run(timeout_s, look=look)
+        return self
+
+    async def press(self, key: str, timeout_s: float, look=None) -> None:
+        """Click the button with this widget key and read until the run it starts ends."""
+        await self.run(timeout_s, trigger=self.buttons[key], look=look)
+
+    async def run(self, timeout_s: float, trigger: str | None = None, look=None) -> None:
+        """Ask for a script run; call look(element) on every element it sends until it ends."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        message = BackMsg()
+        state = message.rerun_script
+        state.query_string, state.page_name = self.query, self.page
+        state.page_script_hash = self.script_hash
+        if trigger is not None:
+            widget = state.widget_states.widgets.add()
+            widget.id, widget.trigger_value = trigger, True
+        await self.websocket.send(message.SerializeToString())
+        await self._until_finished(timeout_s, look or (lambda element: None))
+
+    async def close(self) -> None:
+        if self.websocket is not None:
+            await self.websocket.close()
+
+    async def _until_finished(self, timeout_s: float, look) -> None:
+        """Read messages until the script run ends (not one cut short for a rerun)."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        rerun = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(await asyncio.wait_for(self.websocket.recv(), timeout_s))
+            kind = message.WhichOneof("type")
+            if kind == "page_info_changed":
+                self.query = message.page_info_changed.query_string
+            elif kind == "page_not_found":
+                self.problems.append(f"page not found: {self.page!r}")
+            elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                self.script_hash = message.metadata.active_script_hash or self.script_hash
+                element = message.delta.new_element
+                if element.WhichOneof("type") == "button":  # ids end in "-<key>"
+                    self.buttons[element.button.id.rsplit("-", 1)[-1]] = element.button.id
+                elif element.WhichOneof("type") == "exception":
+                    self.problems.append(f"{element.exception.type}: {element.exception.message}")
+                look(element)
+            elif kind == "script_finished" and message.script_finished != rerun:
+                return
+
+
+def has_data(element) -> bool:
+    """A plotly chart element with at least one plotted point (the empty axes have none)."""
+    spec = json.loads(element.plotly_chart.spec)
+    return any(len(trace.get("x") or trace.get("z") or []) for trace in spec.get("data", []))

@@ -458,3 +458,16 @@ def test_a_run_that_outlasts_the_hard_time_limit_is_stopped_and_told_why(monkeyp
     assert not replayed and run.status == "stopped" and run.step < cfg.steps
     assert "stops every run after" in run.message
     assert appkit.run_store().get(cfg) is None  # a cut-short run is not replayed to others
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_works_where_torch_sees_a_gpu(page, monkeypatch, quick_budget):
+    """CI has no GPU (every other test here is the no-GPU case); torch is told it has one, so
+    the code that branches on it runs: pages still train on the CPU unless asked, and the speed
+    lesson offers the GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    at = open_page(page, {"steps": "20"})
+    assert not at.exception, at.exception
+    if page == "pages/speed.py":
+        assert "cuda" in at.radio(key="speed_device").options
