@@ -25,8 +25,10 @@ Two kinds of session (--client):
 
 --cached fills a fresh run cache with `normlab precompute` first, as the Docker image does, so
 the default run is replayed from disk; without it the cache starts empty (cold) and the first
-sessions train while the others queue (NORMLAB_MAX_TRAININGS, default: the CPU count). Every
-wait is bounded and each server is stopped however the run ends.
+sessions train while the others queue (NORMLAB_MAX_TRAININGS, default: the CPU count).
+--own-runs gives every session its own seed, so that all of them train and none replays: the
+most a class can ask of the server. Every wait is bounded and each server is stopped however
+the run ends.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -131,8 +134,9 @@ class WsStudent:
     """One student's tab as the server sees it (the websocket protocol), timed to the first
     chart with data reaching their machine."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, query: str = ""):
         self.session = WsSession(url, page="live_lab")
+        self.session.query = query  # the link the student followed
 
     async def open(self, timeout_s: float) -> WsStudent:
         await self.session.open(timeout_s)
@@ -164,8 +168,8 @@ class WsStudent:
 class ChromiumSession:
     """One student's tab in headless Chromium, timed to the chart drawn on screen."""
 
-    def __init__(self, browser, url: str, page: str = "live_lab"):
-        self.browser, self.url, self.page = browser, url, page
+    def __init__(self, browser, url: str, query: str = "", page: str = "live_lab"):
+        self.browser, self.url, self.page = browser, url, page + (f"?{query}" if query else "")
         self.context = self.tab = None
         self.clicked = self.delivered = None
 
@@ -304,9 +308,17 @@ class Server:
 
 
 async def measure(servers: list[Server], new_session, sessions: int, rounds: int,
-                  timeout_s: float, settle_s: float) -> list[dict]:
+                  timeout_s: float, settle_s: float, own_runs: bool = False) -> list[dict]:
     """Rounds of N sessions against each server, taking turns (A B, then B A, ...) so that a
-    busy moment of the machine falls on both; one row per server, over all its rounds."""
+    busy moment of the machine falls on both; one row per server, over all its rounds.
+
+    own_runs: every session follows a link with its own seed, so every one trains (nothing
+    to replay): the most work a class can ask of the server.
+    """
+    seeds = itertools.count(1)
+
+    def student(url: str):
+        return new_session(url, f"seed={next(seeds)}" if own_runs else "")
     done = asyncio.Event()
 
     async def sample() -> None:
@@ -320,7 +332,7 @@ async def measure(servers: list[Server], new_session, sessions: int, rounds: int
         for number in range(rounds):
             for server in servers if number % 2 == 0 else servers[::-1]:
                 results = await asyncio.wait_for(
-                    one_round(functools.partial(new_session, server.url), server.pid, sessions,
+                    one_round(functools.partial(student, server.url), server.pid, sessions,
                               timeout_s, server.cpu),
                     timeout=3 * timeout_s + 60)
                 server.results += results
@@ -357,7 +369,7 @@ async def session_maker(client: str, timeout_s: float):
         browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS,
                                                    timeout=timeout_s * 1000)
         try:
-            yield lambda url: ChromiumSession(browser, url)
+            yield functools.partial(ChromiumSession, browser)
         finally:
             await browser.close()
 
@@ -399,8 +411,9 @@ async def main_async(args: argparse.Namespace, work: Path) -> list[dict]:
                                           " ".join(f"{n}={v}" for n, v in options)))
                 warm_s = [await warm(server.url, args.timeout) for server in servers]
                 measured = await measure(servers, new_session, sessions, args.rounds,
-                                         args.timeout, args.settle)
-            rows += [{"mode": "cached" if args.cached else "cold", "client": args.client,
+                                         args.timeout, args.settle, args.own_runs)
+            mode = "own runs" if args.own_runs else "cached" if args.cached else "cold"
+            rows += [{"mode": mode, "client": args.client,
                       "warm_up_s": round(warm, 1), **row} for warm, row in zip(warm_s, measured)]
     return rows
 
@@ -451,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                         type=lambda text: tuple(text.split("=", 1)),
                         help="a Streamlit config option for the servers started here, e.g. "
                              "runner.postScriptGC=true (repeatable)")
+    parser.add_argument("--own-runs", action="store_true",
+                        help="every session trains its own seed: no replays, all train")
     parser.add_argument("--against", action="append", default=[], metavar="NAME=VALUE",
                         type=lambda text: tuple(text.split("=", 1)),
                         help="also start a second server with this option; the two take "
