@@ -359,7 +359,8 @@ def chromium() -> str:
 
 @contextlib.asynccontextmanager
 async def session_maker(client: str, timeout_s: float):
-    """A function url -> new unopened session of the chosen kind (one Chromium for them all)."""
+    """A function (url, query) -> a new, unopened session of the chosen kind (one Chromium
+    serves them all)."""
     if client == "ws":
         yield WsStudent
         return
