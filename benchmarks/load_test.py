@@ -450,6 +450,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def streamlit_option(text: str) -> tuple[str, str]:
+    """"runner.postScriptGC=true" -> ("runner.postScriptGC", "true")."""
+    name, equals, value = text.partition("=")
+    if not (name and equals):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", default="5,15,30",
@@ -462,13 +470,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cached", action="store_true",
                         help="precompute the app's first runs into the cache first")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda text: tuple(text.split("=", 1)),
+                        type=streamlit_option,
                         help="a Streamlit config option for the servers started here, e.g. "
                              "runner.postScriptGC=true (repeatable)")
     parser.add_argument("--own-runs", action="store_true",
                         help="every session trains its own seed: no replays, all train")
     parser.add_argument("--against", action="append", default=[], metavar="NAME=VALUE",
-                        type=lambda text: tuple(text.split("=", 1)),
+                        type=streamlit_option,
                         help="also start a second server with this option; the two take "
                              "turns, round by round, and the table compares them")
     parser.add_argument("--url", help="use this running server (loopback) instead of starting one")
