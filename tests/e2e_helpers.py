@@ -1,7 +1,8 @@
-"""What the browser tests share: the pages app.py navigates to, a `streamlit run` server on
-loopback, Debian's Chromium, and the waits Streamlit's own end-to-end suite uses.
+"""What the end-to-end tests share: the pages app.py navigates to, a `streamlit run` server on
+loopback, Debian's Chromium and the waits Streamlit's own end-to-end suite uses, and WsSession,
+a student's tab played over Streamlit's websocket protocol without a browser.
 
-benchmarks/load_test.py starts its servers with this module too (it needs no pytest)."""
+benchmarks/load_test.py uses this module too (it needs no pytest)."""
 
 from __future__ import annotations
 
