@@ -12,6 +12,7 @@ draw an exception box, but full details put the traceback into the failure messa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -144,6 +145,16 @@ def active_trainings(context, server) -> int:
     return count
 
 
+@contextlib.contextmanager
+def observer(browser):
+    """A separate student's browser context that looks at the server (closed afterwards)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 def wait_until_idle_server(context, server, within: float) -> float:
     """Seconds until no training runs on the server; fails after `within` seconds."""
     start = time.monotonic()
@@ -231,11 +242,8 @@ def test_stop_ends_the_training(server, context, browser):
     click_and_wait(page, "stop", "Stopped after")
     no_exception(page)
     assert "Stopped after" in alerts(page)
-    observer = browser.new_context(viewport=VIEWPORT)
-    try:
-        assert wait_until_idle_server(observer, server, within=10) < 10
-    finally:
-        observer.close()
+    with observer(browser) as watcher:
+        assert wait_until_idle_server(watcher, server, within=10) < 10
 
 
 def test_a_rerun_mid_training_ends_the_training(server, context, browser):
@@ -247,22 +255,16 @@ def test_a_rerun_mid_training_ends_the_training(server, context, browser):
     wait_idle(page, 60_000)
     assert "batch_size=32" in page.url
     no_exception(page)
-    observer = browser.new_context(viewport=VIEWPORT)
-    try:
-        assert wait_until_idle_server(observer, server, within=10) < 10
-    finally:
-        observer.close()
+    with observer(browser) as watcher:
+        assert wait_until_idle_server(watcher, server, within=10) < 10
 
 
 def test_closing_the_tab_mid_training_ends_the_training(server, context, browser):
     page = start_long_run(context, server, seed=203)
-    observer = browser.new_context(viewport=VIEWPORT)
-    try:
-        assert active_trainings(observer, server) == 1
+    with observer(browser) as watcher:
+        assert active_trainings(watcher, server) == 1
         page.close()
-        assert wait_until_idle_server(observer, server, within=10) < 10  # the run had ~20 s left
-    finally:
-        observer.close()
+        assert wait_until_idle_server(watcher, server, within=10) < 10  # the run had ~20 s left
 
 
 # --- several students --------------------------------------------------------------------------
