@@ -16,7 +16,8 @@ COPY pyproject.toml README.md ./
 COPY normlab ./normlab
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu .
 
-COPY app.py appkit.py ./
+COPY app.py ./
+COPY appkit ./appkit
 COPY pages ./pages
 COPY .streamlit ./.streamlit
 RUN mkdir -p /app/cache && chown normlab /app/cache

@@ -15,9 +15,9 @@ st.set_page_config(page_title="normlab: watch normalization train", page_icon="ð
                    layout="wide")
 
 pages = {
-    section: [st.Page(lesson.path, title=lesson.title, icon=lesson.icon,
-                      default=lesson.path == "pages/home.py") for lesson in lessons]
-    for section, lessons in appkit.SECTIONS.items()
+    section: [st.Page(entry.path, title=entry.title, icon=entry.icon,
+                      default=entry.path == appkit.HOME) for entry in listed]
+    for section, listed in appkit.SECTIONS.items()
 }
 st.session_state["_framed"] = True  # pages know that navigation is set up (see page_setup)
 page = st.navigation(pages)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -38,6 +37,7 @@ CHART_WITH_DATA = f"{CHART} .scatterlayer .trace"  # a line drawn, not just empt
 @dataclass(frozen=True)
 class NavPage:
     file: str  # "pages/live_lab.py"
+    default: bool = False  # the navigation's default page (Home)
 
     @property
     def name(self) -> str:
@@ -47,19 +47,18 @@ class NavPage:
     def url_path(self) -> str:
         """Streamlit names a page's URL after its file, except the default page (Home), which
         lives at "/": /home opens it under a "Page not found" dialog."""
-        return "" if self.file == "pages/home.py" else self.name
+        return "" if self.default else self.name
 
 
 def nav_pages() -> list[NavPage]:
-    """The page files app.py's navigation lists, in order: the "pages/....py" names written in
-    app.py, then in appkit.py (where app.py may take its list from). A page listed elsewhere
-    fails test_the_sidebar_lists_exactly_these_pages instead of going untested."""
-    names = []
-    for source in ("app.py", "appkit.py"):
-        for name in re.findall(r"[\"'](pages/\w+\.py)[\"']", (ROOT / source).read_text()):
-            if name not in names and (ROOT / name).exists():
-                names.append(name)
-    return [NavPage(name) for name in names]
+    """The page files app.py's navigation lists, in order: appkit.pages, the list app.py builds
+    st.navigation from (imported here, not at the top, so benchmarks/load_test.py runs without
+    the app's imports). test_the_sidebar_lists_exactly_these_pages checks the two agree."""
+    if str(ROOT) not in sys.path:  # this checkout's app, as `streamlit run app.py` imports it
+        sys.path.insert(0, str(ROOT))
+    from appkit.pages import HOME, PAGES
+
+    return [NavPage(page.path, default=page.path == HOME) for page in PAGES]
 
 
 def chromium_path() -> str:

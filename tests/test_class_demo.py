@@ -328,7 +328,7 @@ sys.addaudithook(_audit)  # hooks cannot be removed: this one is idle unless a t
 def quick_budget(monkeypatch):
     """Runs cut to a quarter second of estimated compute, so extreme settings stay quick on
     every page (the estimate runs low for deep, wide runs: see appkit.estimated_seconds)."""
-    monkeypatch.setattr(appkit, "BUDGET_SECONDS", 0.25)
+    monkeypatch.setattr(appkit.limits, "BUDGET_SECONDS", 0.25)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -452,7 +452,7 @@ def test_a_run_that_outlasts_the_hard_time_limit_is_stopped_and_told_why(monkeyp
         def info(self, *args, **kwargs): ...
         def empty(self): ...
 
-    monkeypatch.setattr(appkit, "HARD_LIMIT_SECONDS", 0.0)
+    monkeypatch.setattr(appkit.limits, "HARD_LIMIT_SECONDS", 0.0)
     cfg = dataclasses.replace(appkit.DEFAULT_CONFIG, steps=200, seed=4242)
     run, replayed = appkit.get_or_train(cfg, notice=Quiet())
     assert not replayed and run.status == "stopped" and run.step < cfg.steps

@@ -1,0 +1,78 @@
+"""The Streamlit side of normlab: what every page shares. Pages `import appkit` and call the
+names re-exported here; each lives in one module of this package:
+
+    pages    the page list (path, title, icon, lesson key) for app.py's navigation and links
+    url      query parameters <-> TrainConfig, with a note per clamped value (pure)
+    limits   the cost estimate, the per-run budget and the server's caps (pure)
+    sidebar  page_setup, widget state across pages, the shared sidebar, go_to
+    runs     the in-memory run store over the disk run cache, the training gate, get_or_train,
+             train_live, last_run, cached_run
+    sweeps   the lessons' experiments, cached for every session, with progress and Stop
+    show     chart, downloads, outcome boxes, describe_change, tagged
+    _moving  the lessons' computations, on their way into normlab (issue 9)
+
+A page calls `page_setup(__file__)` first, `sidebar()` for the experiment's TrainConfig,
+`train_live` or `get_or_train` for a Run, and the plot builders in normlab.plots for figures.
+The limits below are copies: to change one in a test, patch `appkit.limits`, which the code
+reads at call time.
+"""
+
+from appkit._moving import (
+    convergence_summary,
+    example_batch,
+    steps_to,
+    with_margins,
+    worked_example,
+)
+from appkit.limits import (
+    BUDGET_SECONDS,
+    HARD_LIMIT_SECONDS,
+    MAX_CONCURRENT_TRAININGS,
+    REDRAWS_PER_SECOND,
+    STORE_CAPACITY,
+    estimated_seconds,
+    within_budget,
+)
+from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson
+from appkit.runs import (
+    LIVE_RUN_KEY,
+    RunStore,
+    TrainingGate,
+    active_trainings,
+    cached_run,
+    get_or_train,
+    last_run,
+    run_store,
+    train_live,
+    training_gate,
+    warm_up,
+)
+from appkit.show import chart, describe_change, downloads, show_outcome, tagged
+from appkit.sidebar import (
+    PRESETS,
+    current_config,
+    default,
+    go_to,
+    init_session,
+    keep_widget_state,
+    page_setup,
+    set_config,
+    show_url_notes,
+    sidebar,
+)
+from appkit.sweeps import _experiment, _Interrupted, experiment, sweep
+from appkit.url import CHOICES, INTEGER_FIELDS, URL_FIELDS, config_from_query, config_to_query
+from normlab.config import DEFAULT_CONFIG, with_cadence  # as pages and tests have used them
+
+__all__ = [
+    "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
+    "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
+    "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
+    "TrainingGate", "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
+    "config_from_query", "config_to_query", "convergence_summary", "current_config", "default",
+    "describe_change", "downloads", "estimated_seconds", "example_batch", "experiment",
+    "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",
+    "page_for_lesson", "page_setup", "run_store", "set_config", "show_outcome",
+    "show_url_notes", "sidebar", "steps_to", "sweep", "tagged", "train_live", "training_gate",
+    "warm_up", "with_cadence", "with_margins", "within_budget", "worked_example",
+]
