@@ -27,6 +27,28 @@ def open_page(page: str, **params) -> AppTest:
     return at.switch_page(page).run()
 
 
+# --- the page list: one lesson key per lesson page ------------------------------------------------
+
+LESSON_PAGES = {"batch_size": "pages/batch_size.py",
+                "batch_dependence": "pages/batch_dependence.py",
+                "train_eval": "pages/bn_train_eval.py", "depth": "pages/depth.py",
+                "invariances": "pages/invariances.py", "speed": "pages/speed.py",
+                "concepts": "pages/concepts.py"}
+
+
+def test_each_lesson_key_opens_its_page_and_convergence_has_none():
+    assert {key: appkit.page_for_lesson(key) for key in LESSON_PAGES} == LESSON_PAGES
+    assert appkit.page_for_lesson("convergence") is None
+    keyed = {page.path for page in appkit.PAGES if page.key is not None}
+    assert keyed == set(LESSON_PAGES.values())  # home, the lab, claims, presets: no lesson key
+
+
+def test_every_listed_page_exists_once():
+    paths = [page.path for page in appkit.PAGES]
+    assert len(paths) == len(set(paths)) and appkit.HOME in paths
+    assert all((Path(APP).parent / path).is_file() for path in paths)
+
+
 # --- config_from_query: a pure function ---------------------------------------------------------
 
 def test_no_parameters_give_the_default_experiment():

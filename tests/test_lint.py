@@ -1,5 +1,6 @@
 """The linter runs with the tests, so the one test command also checks style."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -18,3 +19,18 @@ def test_ruff_passes():
 def test_library_never_imports_streamlit():
     offenders = [p.name for p in (ROOT / "normlab").glob("*.py") if "streamlit" in p.read_text()]
     assert offenders == []
+
+
+# appkit's exceptions, by file: what imports torch (on its way into normlab, issue 9).
+APPKIT_TORCH_ALLOWED = {"_moving.py"}
+
+
+def test_appkit_does_no_torch_math():
+    importing = sorted(p.name for p in (ROOT / "appkit").glob("*.py")
+                       if re.search(r"^\s*(import torch|from torch)", p.read_text(), re.M))
+    assert set(importing) <= APPKIT_TORCH_ALLOWED, importing
+
+
+def test_no_appkit_module_is_over_300_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "appkit").glob("*.py")}
+    assert max(sizes.values()) <= 300, sizes
