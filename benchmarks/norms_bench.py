@@ -40,8 +40,9 @@ def old_norms(rev: str) -> types.ModuleType | None:
     """normlab.norms as of git revision `rev`, running on that revision's functional.py."""
 
     def module_at(path: str, name: str, replacements: dict[str, str]) -> types.ModuleType:
-        source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
         for old, new in replacements.items():
             source = source.replace(old, new)
         module = types.ModuleType(name)
@@ -51,8 +52,11 @@ def old_norms(rev: str) -> types.ModuleType | None:
 
     try:
         module_at("normlab/functional.py", "old_functional", {})
-        return module_at("normlab/norms.py", "old_norms",
-                         {"from normlab import functional as NF": "import old_functional as NF"})
+        return module_at(
+            "normlab/norms.py",
+            "old_norms",
+            {"from normlab import functional as NF": "import old_functional as NF"},
+        )
     except (subprocess.CalledProcessError, FileNotFoundError) as error:
         print(f"(no old implementation: {error})")
         return None
@@ -75,7 +79,9 @@ class NoOpLayer(nn.Module):
         return NoOp.apply(x)
 
 
-def fwd_bwd(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor, calls: int) -> Callable[[], float]:
+def fwd_bwd(
+    layer: nn.Module, x: torch.Tensor, grad: torch.Tensor, calls: int
+) -> Callable[[], float]:
     """A contender: `calls` forward+backward passes; returns thread CPU seconds per pass."""
     inputs = [x, *layer.parameters()]
 
@@ -128,20 +134,27 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     old = old_norms(args.old)
-    print(f"torch {torch.__version__}, torch.set_num_threads(1), thread CPU time, "
-          f"{args.repeats} repeats in lockstep; median [IQR]")
-    print(f"{'shape':<10} {'norm':<12} {'native us':>16} {'new us':>16} {'old us':>16} "
-          f"{'new/native':>14} {'old/native':>14} {'new/old':>14}")
+    print(
+        f"torch {torch.__version__}, torch.set_num_threads(1), thread CPU time, "
+        f"{args.repeats} repeats in lockstep; median [IQR]"
+    )
+    print(
+        f"{'shape':<10} {'norm':<12} {'native us':>16} {'new us':>16} {'old us':>16} "
+        f"{'new/native':>14} {'old/native':>14} {'new/old':>14}"
+    )
     for shape in SHAPES:
         x = torch.randn(shape, requires_grad=True)
         grad = torch.randn(shape)
         floor = NoOpLayer()
         once = fwd_bwd(floor, x, grad, 1)
-        samples = lockstep({"noop": fwd_bwd(floor, x, grad, calls_for(once, args.target_ms / 1e3))},
-                           args.repeats)
+        samples = lockstep(
+            {"noop": fwd_bwd(floor, x, grad, calls_for(once, args.target_ms / 1e3))}, args.repeats
+        )
         med, iqr = median_iqr(samples["noop"])
-        print(f"{'x'.join(map(str, shape)):<10} {'no-op Function':<12} {med * 1e6:>9.1f} "
-              f"[{iqr * 1e6:4.1f}]")
+        print(
+            f"{'x'.join(map(str, shape)):<10} {'no-op Function':<12} {med * 1e6:>9.1f} "
+            f"[{iqr * 1e6:4.1f}]"
+        )
         for name in NORMS:
             contenders = {}
             for label, layer in layers(name, shape[1], old).items():

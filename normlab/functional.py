@@ -33,8 +33,8 @@ In the code the names follow the math: ``x``, ``xhat``, ``r``, ``dy``, ``dxhat``
 ``dbeta``, ``dx``; :math:`\gamma, \beta` are the ``weight`` and ``bias`` arguments. Shapes are
 at the end of the line. Where a large temporary is spent, the next result is written into its
 memory (``out=``): on CPU a fresh large tensor costs page faults, which at 2048x1024 took longer
-than the arithmetic on the lab's shared 2-core machine. Half-precision inputs (float16, bfloat16) are computed in float32 and
-cast back, as torch does.
+than the arithmetic on the lab's shared 2-core machine. Half-precision inputs (float16,
+bfloat16) are computed in float32 and cast back, as torch does.
 """
 
 from __future__ import annotations
