@@ -94,6 +94,22 @@ def fwd_bwd(
     return run
 
 
+def forward_no_grad(layer: nn.Module, x: torch.Tensor, grad, calls: int) -> Callable[[], float]:
+    """A contender: `calls` forward passes in eval mode under torch.no_grad (evaluation)."""
+
+    def run() -> float:
+        layer.eval()
+        start = time.thread_time_ns()
+        with torch.no_grad():
+            for _ in range(calls):
+                layer(x)
+        seconds = (time.thread_time_ns() - start) * 1e-9 / calls
+        layer.train()
+        return seconds
+
+    return run
+
+
 def lockstep(contenders: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
     """Per-pass seconds of every contender in every repeat; the order rotates each repeat."""
     for run in contenders.values():
@@ -156,26 +172,30 @@ def main() -> None:
             f"[{iqr * 1e6:4.1f}]"
         )
         for name in NORMS:
-            contenders = {}
-            for label, layer in layers(name, shape[1], old).items():
-                calls = calls_for(fwd_bwd(layer, x, grad, 1), args.target_ms / 1e3)
-                contenders[label] = fwd_bwd(layer, x, grad, calls)
-            samples = lockstep(contenders, args.repeats)
-            cells = []
-            for label in ("native", "new", "old"):
-                if label in samples:
-                    med, iqr = median_iqr(samples[label])
-                    cells.append(f"{med * 1e6:>9.1f} [{iqr * 1e6:4.1f}]")
-                else:
-                    cells.append(f"{'-':>16}")
-            for top, bottom in (("new", "native"), ("old", "native"), ("new", "old")):
-                if top in samples and bottom in samples:
-                    ratios = [a / b for a, b in zip(samples[top], samples[bottom])]
-                    med, iqr = median_iqr(ratios)
-                    cells.append(f"{med:>6.2f}x [{iqr:4.2f}]")
-                else:
-                    cells.append(f"{'-':>14}")
-            print(f"{'x'.join(map(str, shape)):<10} {name:<12} " + " ".join(cells))
+            for pass_name, contender in (("fwd+bwd", fwd_bwd), ("eval fwd", forward_no_grad)):
+                contenders = {}
+                for label, layer in layers(name, shape[1], old).items():
+                    calls = calls_for(contender(layer, x, grad, 1), args.target_ms / 1e3)
+                    contenders[label] = contender(layer, x, grad, calls)
+                print_row(shape, f"{name} {pass_name}", lockstep(contenders, args.repeats))
+
+
+def print_row(shape: tuple[int, int], what: str, samples: dict[str, list[float]]) -> None:
+    cells = []
+    for label in ("native", "new", "old"):
+        if label in samples:
+            med, iqr = median_iqr(samples[label])
+            cells.append(f"{med * 1e6:>9.1f} [{iqr * 1e6:4.1f}]")
+        else:
+            cells.append(f"{'-':>16}")
+    for top, bottom in (("new", "native"), ("old", "native"), ("new", "old")):
+        if top in samples and bottom in samples:
+            ratios = [a / b for a, b in zip(samples[top], samples[bottom])]
+            med, iqr = median_iqr(ratios)
+            cells.append(f"{med:>6.2f}x [{iqr:4.2f}]")
+        else:
+            cells.append(f"{'-':>14}")
+    print(f"{'x'.join(map(str, shape)):<10} {what:<21} " + " ".join(cells))
 
 
 if __name__ == "__main__":

@@ -103,25 +103,31 @@ def _once_differentiable(backward):
     return wrapper
 
 
-def _column_sum(t: Tensor, scale: float = 1.0) -> Tensor:
-    """scale * the sum of t (N, C) over its rows, as (1, C).
+def _column_sums(*tensors: Tensor, scale: float = 1.0) -> tuple[Tensor, ...]:
+    """scale * the sum over the rows of each t (N, C), as (1, C).
 
     A (1, N) row of `scale` times t: BLAS sums columns about 3x faster than t.sum(0) on CPU.
     """
-    return t.new_full((1, t.shape[0]), scale) @ t
+    row = tensors[0].new_full((1, tensors[0].shape[0]), scale)  # (1, N), shared
+    return tuple(row @ t for t in tensors)
 
 
-def _channel_sum(t: Tensor, scale: float = 1.0) -> Tensor:
-    """scale * the sum of t (N, C, *) over every dim but the channel, as (1, C, 1, ...)."""
-    if t.dim() == 2:
-        return _column_sum(t, scale)
-    total = t.sum((0, *range(2, t.dim())), keepdim=True)
-    return total if scale == 1.0 else total.mul_(scale)
+def _channel_sums(*tensors: Tensor, scale: float = 1.0) -> tuple[Tensor, ...]:
+    """scale * the sum of each t (N, C, *) over every dim but the channel, as (1, C, 1, ...)."""
+    if tensors[0].dim() == 2:
+        return _column_sums(*tensors, scale=scale)
+    dims = (0, *range(2, tensors[0].dim()))
+    return tuple(t.sum(dims, keepdim=True).mul_(scale) for t in tensors)
 
 
 def _channel_view(t: Tensor | None, like: Tensor) -> Tensor | None:
-    """A per-channel vector (C,) as (1, C, 1, ...), to broadcast against like (N, C, *)."""
-    return None if t is None else t.view((1, -1) + (1,) * (like.dim() - 2))
+    """A per-channel vector (C,) as (1, C, 1, ...), to broadcast against like (N, C, *).
+
+    For like (N, C) it stays (C,), which broadcasts as it is: one op fewer.
+    """
+    if t is None or like.dim() == 2:
+        return t
+    return t.view((1, -1) + (1,) * (like.dim() - 2))
 
 
 def _row_mean_column(features: int, like: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -185,10 +191,10 @@ def _batch_norm_forward(x, weight, bias, running_mean, running_var, use_batch_st
     x32 = _upcast(x)  # (N, C, *)
     if use_batch_stats:
         n = x.numel() // x.shape[1]  # values per channel
-        mean = _channel_sum(x32, 1 / n)  # (1, C)
+        (mean,) = _channel_sums(x32, scale=1 / n)  # (1, C)
         xhat = x32 - mean  # (N, C), centred; times r below
         squares = xhat.square()  # (N, C)
-        var = _channel_sum(squares, 1 / n)  # (1, C), biased
+        (var,) = _channel_sums(squares, scale=1 / n)  # (1, C), biased
         if running_mean is not None:
             # running = (1 - momentum) running + momentum batch_stat, storing the unbiased
             # variance n/(n-1) var: the factor is folded into the weight of the new batch.
@@ -262,17 +268,15 @@ class BatchNormFunction(torch.autograd.Function):
         gamma_r = r if weight is None else _channel_view(_upcast(weight), xhat) * r  # (1, C)
         needs_dx, needs_dgamma, needs_dbeta = ctx.needs_input_grad[:3]
         dgamma = dbeta = dx = None
-        if ctx.use_batch_stats or needs_dbeta:
-            dbeta = _channel_sum(dy)  # (1, C)
-        dy_xhat = dy * xhat  # (N, C)
-        if ctx.use_batch_stats or needs_dgamma:
-            dgamma = _channel_sum(dy_xhat)  # (1, C)
+        if ctx.use_batch_stats or needs_dgamma or needs_dbeta:
+            dy_xhat = dy * xhat  # (N, C)
+            dbeta, dgamma = _channel_sums(dy, dy_xhat)  # (1, C), (1, C)
         if needs_dx and ctx.use_batch_stats:
             # dx = γr (dy − (dβ + x̂ dγ)/n), in the memory of dy·x̂, which is spent
             correction = torch.addcmul(dbeta, xhat, dgamma, out=dy_xhat)  # (N, C)
             dx = torch.sub(dy, correction, alpha=1 / n, out=correction).mul_(gamma_r)  # (N, C)
         elif needs_dx:
-            dx = torch.mul(dy, gamma_r, out=dy_xhat)  # (N, C)
+            dx = dy * gamma_r  # (N, C): with given statistics the layer is affine
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         return (
             _to(dx, x_dtype),
@@ -355,10 +359,10 @@ class LayerNormFunction(torch.autograd.Function):
         needs_dx, _, needs_dgamma, needs_dbeta, _ = ctx.needs_input_grad
         x_dtype, w_dtype, b_dtype = ctx.dtypes
         dx = dgamma = dbeta = None
-        if needs_dgamma:
-            dgamma = _to(_column_sum(dy_xhat).view(ctx.param_shape), w_dtype)
-        if needs_dbeta:
-            dbeta = _to(_column_sum(dy).view(ctx.param_shape), b_dtype)
+        if needs_dgamma or needs_dbeta:
+            dgamma, dbeta = _column_sums(dy_xhat, dy)  # (1, D), (1, D)
+            dgamma = _to(dgamma.view(ctx.param_shape), w_dtype) if needs_dgamma else None
+            dbeta = _to(dbeta.view(ctx.param_shape), b_dtype) if needs_dbeta else None
         if needs_dx:
             gamma_over_d = _row_mean_column(features, dy, weight)  # (D, 1)
             mean_dxhat = dy @ gamma_over_d  # (M, 1)
@@ -431,7 +435,8 @@ class RMSNormFunction(torch.autograd.Function):
         x_dtype, w_dtype = ctx.dtypes
         dx = dgamma = None
         if needs_dgamma:
-            dgamma = _to(_column_sum(dy_xhat).view(ctx.param_shape), w_dtype)
+            (dgamma,) = _column_sums(dy_xhat)  # (1, D)
+            dgamma = _to(dgamma.view(ctx.param_shape), w_dtype)
         if needs_dx:
             mean_dxhat_xhat = dy_xhat @ _row_mean_column(features, dy, weight)  # (M, 1)
             # dx = r (dx̂ − x̂ mean dx̂x̂), in the memory of dy·x̂, which is spent
