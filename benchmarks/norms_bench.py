@@ -168,7 +168,7 @@ def main() -> None:
         )
         med, iqr = median_iqr(samples["noop"])
         print(
-            f"{'x'.join(map(str, shape)):<10} {'no-op Function':<12} {med * 1e6:>9.1f} "
+            f"{'x'.join(map(str, shape)):<10} {'no-op Function fwd+bwd':<21} {med * 1e6:>9.1f} "
             f"[{iqr * 1e6:4.1f}]"
         )
         for name in NORMS:
