@@ -106,7 +106,8 @@ def _once_differentiable(backward):
 def _column_sums(*tensors: Tensor, scale: float = 1.0) -> tuple[Tensor, ...]:
     """scale * the sum over the rows of each t (N, C), as (1, C).
 
-    A (1, N) row of `scale` times t: BLAS sums columns about 3x faster than t.sum(0) on CPU.
+    A (1, N) row of `scale` times t: BLAS sums columns about 3x faster than t.sum(0) on CPU
+    (90 vs 260 us at 2048x1024, 1.6 vs 1.7 us at 64x128).
     """
     row = tensors[0].new_full((1, tensors[0].shape[0]), scale)  # (1, N), shared
     return tuple(row @ t for t in tensors)
@@ -117,7 +118,8 @@ def _channel_sums(*tensors: Tensor, scale: float = 1.0) -> tuple[Tensor, ...]:
     if tensors[0].dim() == 2:
         return _column_sums(*tensors, scale=scale)
     dims = (0, *range(2, tensors[0].dim()))
-    return tuple(t.sum(dims, keepdim=True).mul_(scale) for t in tensors)
+    sums = tuple(t.sum(dims, keepdim=True) for t in tensors)
+    return sums if scale == 1.0 else tuple(total.mul_(scale) for total in sums)
 
 
 def _channel_view(t: Tensor | None, like: Tensor) -> Tensor | None:
@@ -133,8 +135,9 @@ def _channel_view(t: Tensor | None, like: Tensor) -> Tensor | None:
 def _row_mean_column(features: int, like: Tensor, weight: Tensor | None = None) -> Tensor:
     """The (D, 1) column γ/D (1/D without γ): t (M, D) @ it is the row mean of γ·t.
 
-    A matrix-vector product (one BLAS call) takes a row mean faster than t.mean(-1) on CPU,
-    and folds γ in without multiplying the whole tensor by it.
+    A matrix-vector product (one BLAS call) takes a row mean a little faster than t.mean(-1)
+    on CPU at small sizes (2.9 vs 3.5 us at 64x128, column included; equal at 2048x1024), and
+    folds γ in without multiplying the whole tensor by it.
     """
     if weight is None:
         return like.new_full((features, 1), 1 / features)
@@ -144,8 +147,8 @@ def _row_mean_column(features: int, like: Tensor, weight: Tensor | None = None) 
 def _mean_square_of_rows(t: Tensor) -> Tensor:
     """The mean of t² over each row of t (M, D), as (M, 1).
 
-    vector_norm reduces in one pass without materialising the squares (t.square() would be a
-    second tensor the size of t).
+    vector_norm reduces in one pass without materialising the squares: 120 us at 2048x1024
+    against 250 for t.square().mean(-1), which writes a second tensor the size of t.
     """
     return torch.linalg.vector_norm(t, dim=-1, keepdim=True).square_().div_(t.shape[-1])
 
