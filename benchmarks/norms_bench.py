@@ -155,7 +155,7 @@ def main() -> None:
         f"{args.repeats} repeats in lockstep; median [IQR]"
     )
     print(
-        f"{'shape':<10} {'norm':<12} {'native us':>16} {'new us':>16} {'old us':>16} "
+        f"{'shape':<10} {'norm, pass':<21} {'native us':>16} {'new us':>16} {'old us':>16} "
         f"{'new/native':>14} {'old/native':>14} {'new/old':>14}"
     )
     for shape in SHAPES:
