@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
+import math
 
 import pytest
 import torch
@@ -23,7 +25,7 @@ def one_thread():
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
-def assert_close(ours, theirs, dtype, what):
+def assert_close(ours, theirs, dtype, what, tol=TOL):
     """Both tensors (or both None) agree to the dtype's tolerance; the max error is shown."""
     if ours is None or theirs is None:
         assert ours is None and theirs is None, f"{what}: ours={ours!r} torch={theirs!r}"
@@ -31,7 +33,7 @@ def assert_close(ours, theirs, dtype, what):
     assert ours.shape == theirs.shape, f"{what}: shape {tuple(ours.shape)} vs {tuple(theirs.shape)}"
     error = (ours.double() - theirs.double()).abs().max().item() if ours.numel() else 0.0
     scale = max(1.0, theirs.double().abs().max().item()) if theirs.numel() else 1.0
-    assert error <= TOL[dtype] * scale, f"{what}: max error {error:.3g} (tolerance {TOL[dtype]})"
+    assert error <= tol[dtype] * scale, f"{what}: max error {error:.3g} (tolerance {tol[dtype]})"
 
 
 def randomize_parameters(layer: nn.Module) -> None:
@@ -41,19 +43,19 @@ def randomize_parameters(layer: nn.Module) -> None:
             param.copy_(torch.randn_like(param) * 0.5 + 1.0)
 
 
-def compare_step(ours, theirs, x, dtype):
+def compare_step(ours, theirs, x, dtype, tol=TOL):
     """One forward and backward through both layers: outputs, gradients and buffers agree."""
     x_ours = x.clone().requires_grad_()
     x_theirs = x.clone().requires_grad_()
     y_ours, y_theirs = ours(x_ours), theirs(x_theirs)
-    assert_close(y_ours, y_theirs, dtype, "output")
+    assert_close(y_ours, y_theirs, dtype, "output", tol)
     grad_y = torch.randn_like(y_theirs)
     y_ours.backward(grad_y)
     y_theirs.backward(grad_y)
-    assert_close(x_ours.grad, x_theirs.grad, dtype, "input gradient")
+    assert_close(x_ours.grad, x_theirs.grad, dtype, "input gradient", tol)
     theirs_params = dict(theirs.named_parameters())
     for name, param in ours.named_parameters():
-        assert_close(param.grad, theirs_params[name].grad, dtype, f"{name} gradient")
+        assert_close(param.grad, theirs_params[name].grad, dtype, f"{name} gradient", tol)
     ours.zero_grad(set_to_none=True)
     theirs.zero_grad(set_to_none=True)
     theirs_buffers = dict(theirs.named_buffers())
@@ -62,20 +64,20 @@ def compare_step(ours, theirs, x, dtype):
         if buffer.dtype == torch.long:
             assert buffer.item() == theirs_buffers[name].item(), name
         else:
-            assert_close(buffer, theirs_buffers[name], dtype, name)
+            assert_close(buffer, theirs_buffers[name], dtype, name, tol)
 
 
-def run_twins(ours, theirs, shape, dtype, train_steps=3):
+def run_twins(ours, theirs, shape, dtype, train_steps=3, tol=TOL):
     """A few training steps, then eval mode, with identical inputs for both layers."""
     ours.to(dtype)
     theirs.to(dtype)
     randomize_parameters(theirs)
     ours.load_state_dict(theirs.state_dict())
     for _ in range(train_steps):
-        compare_step(ours, theirs, torch.randn(shape, dtype=dtype) * 3 + 1, dtype)
+        compare_step(ours, theirs, torch.randn(shape, dtype=dtype) * 3 + 1, dtype, tol)
     ours.eval()
     theirs.eval()
-    compare_step(ours, theirs, torch.randn(shape, dtype=dtype) * 3 + 1, dtype)
+    compare_step(ours, theirs, torch.randn(shape, dtype=dtype) * 3 + 1, dtype, tol)
 
 
 DTYPES = [torch.float64, torch.float32]
@@ -156,6 +158,99 @@ def test_groupnorm_matches_torch(shape, num_groups, dtype, affine, eps):
 def test_groupnorm_without_bias_matches_torch():
     ours, theirs = norms.GroupNorm(2, 6, bias=False), nn.GroupNorm(2, 6, bias=False)
     run_twins(ours, theirs, (4, 6, 3, 3), torch.float64)
+
+
+# --- Twins to floating-point precision: odd shapes, batch 2, 2-D and 4-D ----------------------
+
+PRECISE = {torch.float64: 1e-12, torch.float32: 1e-5}  # relative to the largest value
+TWIN_CASES = [
+    ("BatchNorm1d", (7,), (2, 7)),  # batch 2: the smallest batch with a variance
+    ("BatchNorm1d", (13,), (5, 13)),
+    ("BatchNorm1d", (5,), (3, 5, 7)),
+    ("BatchNorm2d", (3,), (2, 3, 5, 7)),
+    ("BatchNorm2d", (5,), (3, 5, 1, 1)),
+    ("LayerNorm", (7,), (2, 7)),
+    ("LayerNorm", ((5, 7),), (3, 5, 7)),
+    ("LayerNorm", ((3, 5, 7),), (2, 3, 5, 7)),
+    ("RMSNorm", (7,), (2, 7)),
+    ("RMSNorm", ((5, 7),), (3, 5, 7)),
+    ("RMSNorm", ((3, 5, 7),), (2, 3, 5, 7)),
+    ("GroupNorm", (3, 9), (2, 9, 5, 7)),
+    ("GroupNorm", (1, 5), (2, 5)),
+    ("GroupNorm", (5, 5), (3, 5, 7)),
+]
+
+
+@pytest.mark.parametrize("name, args, shape", TWIN_CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_norm_matches_torch_to_floating_point_precision(name, args, shape, dtype):
+    """Outputs, input and parameter gradients, running statistics: train, then eval."""
+    torch.manual_seed(0)
+    tol = PRECISE
+    if name.startswith("BatchNorm") and shape[0] * math.prod(shape[2:]) == 2:
+        # Two values per channel: x̂ = ±1 up to eps, so dx is a difference of nearly equal
+        # terms times r (up to ~100 here); float32 keeps about three digits of it, in torch too.
+        tol = {**PRECISE, torch.float32: 1e-3}
+    run_twins(getattr(norms, name)(*args), getattr(nn, name)(*args), shape, dtype, tol=tol)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("shape", [(2, 6), (2, 6, 3, 3)])
+def test_batchnorm_running_stats_match_torch_to_floating_point_precision(momentum, shape):
+    torch.manual_seed(0)
+    cls = norms.BatchNorm1d if len(shape) == 2 else norms.BatchNorm2d
+    torch_cls = nn.BatchNorm1d if len(shape) == 2 else nn.BatchNorm2d
+    ours, theirs = cls(6, momentum=momentum), torch_cls(6, momentum=momentum)
+    run_twins(ours, theirs, shape, torch.float64, train_steps=6, tol=PRECISE)
+
+
+def _twin_case_layers(name, args, dtype):
+    torch.manual_seed(0)
+    layer = getattr(norms, name)(*args).to(dtype)
+    randomize_parameters(layer)
+    return layer, copy.deepcopy(layer)
+
+
+@pytest.mark.parametrize("name, args, shape", TWIN_CASES + [("DyT", (7,), (3, 7))])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("training", [True, False])
+def test_forward_without_autograd_equals_forward_with_it(name, args, shape, dtype, training):
+    """Under no_grad the layer skips its autograd Function: same output, same buffers, bit for
+    bit."""
+    with_grad, without_grad = _twin_case_layers(name, args, dtype)
+    with_grad.train(training)
+    without_grad.train(training)
+    x = torch.randn(shape, dtype=dtype) * 3 + 1
+    expected = with_grad(x.clone().requires_grad_())
+    with torch.no_grad():
+        y = without_grad(x)
+    assert expected.requires_grad and not y.requires_grad
+    assert y.dtype == expected.dtype and torch.equal(y, expected.detach()), (
+        f"max error {(y.double() - expected.detach().double()).abs().max().item():.3g}"
+    )
+    for (name_a, a), (_, b) in zip(with_grad.named_buffers(), without_grad.named_buffers()):
+        assert torch.equal(a, b), name_a
+
+
+@pytest.mark.parametrize("name, args, shape", TWIN_CASES)
+def test_frozen_layer_on_an_input_without_grad_skips_autograd(name, args, shape):
+    layer, reference = _twin_case_layers(name, args, torch.float64)
+    layer.requires_grad_(False)
+    x = torch.randn(shape, dtype=torch.float64)
+    y = layer(x)
+    assert y.grad_fn is None and not y.requires_grad
+    assert torch.equal(y, reference(x).detach())
+
+
+@pytest.mark.parametrize("name, args, shape", TWIN_CASES)
+def test_second_derivative_is_refused_as_before(name, args, shape):
+    """The backward passes are once-differentiable; create_graph=True says so instead of
+    returning a wrong second derivative."""
+    layer, _ = _twin_case_layers(name, args, torch.float64)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    (grad_x,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad_x.sum().backward()
 
 
 # --- DyT: checked against its formula, differentiated by plain autograd ----------------------
