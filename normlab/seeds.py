@@ -12,11 +12,19 @@ split, initial weights and batch indices, taken from it rather than recomputed, 
 the same by construction. The twin test (tests/test_seeds.py) checks that every seed's
 metrics equal `engine.train` of that seed alone.
 
-Written-out batched matmuls rather than `torch.func.stack_module_state` + `vmap`: vmap cannot
-trace normlab's norms (old-style autograd.Functions with in-place running-statistics
-updates), and at the default sizes it was slower anyway (see benchmarks/seeds_bench.py).
-The CNN, GroupNorm and DyT are not batched: `train_seeds_looped` trains them seed by seed
-with the engine, and `train_seeds` hands them to it.
+Written out (batched matmuls and a hand-written backward) rather than
+`torch.func.stack_module_state` + `vmap`, for two reasons. vmap cannot run normlab's norms
+at all: they are autograd.Functions without `setup_context` (RuntimeError from functorch).
+And on a plain-torch
+copy of the default MLP, `vmap(grad(loss))` over 8 seeds took 6.7 ms a step against 1.9 ms
+written out (engine, one seed: 1.2 ms; benchmarks/seeds_bench.py): every op goes through
+functorch's batching rules and autograd's graph, forward and backward, and at 64x64 matrices
+that per-op overhead is the cost. Written out, a step is ~60 whole-stack ops and no graph.
+
+The CNN, GroupNorm and DyT are not batched: `train_seeds_looped` trains them seed by seed with
+the engine, and `train_seeds` hands them to it. For the CNN batching would not pay: its
+default run is compute-bound, and a grouped convolution over 8 seeds measured 53 ms against
+4.4 ms for one seed's convolution (forward + backward, one thread), worse than a loop.
 """
 
 from __future__ import annotations
@@ -67,6 +75,13 @@ class SeedRuns:
     def final(self) -> pd.DataFrame:
         """The last evaluation of each seed, one row per seed."""
         return self.metrics.groupby("seed", sort=False).tail(1).reset_index(drop=True)
+
+    def final_values(self, column: str = "val_accuracy") -> dict[int, float]:
+        """{seed: `column` at its last evaluation} for the seeds that finished: what
+        normlab.stats.paired_differences pairs up. Diverged seeds are left out (say so)."""
+        finished = set(self.status.loc[self.status["status"] == "finished", "seed"])
+        final = self.final()
+        return {int(s): float(v) for s, v in zip(final["seed"], final[column]) if s in finished}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +348,7 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4),
     Raises:
         ConfigError: the config cannot train (e.g. batch norm with batch size 1).
     """
-    seeds = tuple(seeds)
+    seeds = _distinct(seeds)
     if not batchable(cfg):
         return train_seeds_looped(cfg, seeds)
     setups = [prepare(cfg.replace(seed=seed)) for seed in seeds]
@@ -418,7 +433,7 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4),
 def train_seeds_looped(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> SeedRuns:
     """Train `cfg` once per seed with `engine.train`, one after the other: the slow path, for
     the configs the batched model does not cover (the CNN, GroupNorm, DyT)."""
-    seeds = tuple(seeds)
+    seeds = _distinct(seeds)
     rows, status = [], []
     start = time.perf_counter()
     for seed in seeds:
@@ -431,6 +446,13 @@ def train_seeds_looped(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4))
     wall_time = time.perf_counter() - start
     return SeedRuns(cfg.validated(), seeds, pd.concat(rows, ignore_index=True),
                     _frame(status, SEED_STATUS_COLUMNS), wall_time, batched=False)
+
+
+def _distinct(seeds: Sequence[int]) -> tuple[int, ...]:
+    seeds = tuple(int(seed) for seed in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one (got {seeds})")
+    return seeds
 
 
 def _frame(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:

@@ -133,3 +133,15 @@ def test_cnn_falls_back_to_a_loop_of_engine_runs():
 def test_batch_norm_at_batch_size_one_is_refused_as_by_the_engine():
     with pytest.raises(ConfigError):
         train_seeds(SMALL.replace(batch_size=1), (0, 1))
+
+
+def test_seeds_must_be_distinct():
+    with pytest.raises(ValueError, match="distinct"):
+        train_seeds(SMALL, (0, 0))
+
+
+def test_final_values_leave_out_the_diverged_seeds():
+    runs = train_seeds(DIVERGING, (0, 1, 2, 3))
+    finished = set(runs.status.loc[runs.status["status"] == "finished", "seed"])
+    values = runs.final_values("val_accuracy")
+    assert set(values) == finished and 0 < len(finished) < 4
