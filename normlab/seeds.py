@@ -307,7 +307,7 @@ def cross_entropy_and_grad(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     log_probs = torch.log_softmax(logits, -1)  # (S, B, C)
     target = y.unsqueeze(-1)  # (S, B, 1)
     loss = log_probs.gather(-1, target).squeeze(-1).mean(1).neg_()  # (S,)
-    minus_one = torch.full(target.shape, -1.0, dtype=logits.dtype)
+    minus_one = torch.full(target.shape, -1.0, dtype=logits.dtype, device=logits.device)
     grad = log_probs.exp_().scatter_add_(-1, target, minus_one)  # softmax - onehot
     return loss, grad.div_(logits.shape[1])
 
@@ -368,8 +368,9 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4),
     rows: list[dict] = []
     status = {seed: dict(seed=seed, status="finished", steps_run=cfg.steps, diverged_at=None,
                          message="") for seed in seeds}
-    losses = torch.zeros(len(seeds))  # float32, as the engine sums its losses
-    correct = torch.zeros(len(seeds), dtype=torch.long)
+    device = x_train.device
+    losses = torch.zeros(len(seeds), device=device)  # float32, as the engine sums its losses
+    correct = torch.zeros(len(seeds), dtype=torch.long, device=device)
     seen = 0
     start = time.perf_counter()
 
@@ -385,9 +386,9 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4),
                 wall_time=time.perf_counter() - start))
 
     log(0, range(len(alive)))
-    offsets = torch.arange(len(seeds)).unsqueeze(1)  # (S, 1): seed s's rows start at s * N
+    offsets = torch.arange(len(seeds), device=device).unsqueeze(1)  # (S, 1): seed s at s * N
     for step in range(cfg.steps):
-        index = torch.stack([b.next() for b in batches])  # (S, B)
+        index = torch.stack([b.next() for b in batches]).to(device)  # (S, B)
         flat = (index + offsets[: len(alive)] * x_train.shape[1]).flatten()  # (S * B,)
         x = x_train.flatten(0, 1).index_select(0, flat).view(len(alive), -1, x_train.shape[2])
         y = y_train.flatten().index_select(0, flat).view(len(alive), -1)  # (S, B, D), (S, B)

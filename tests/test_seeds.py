@@ -34,6 +34,9 @@ def engine_in_float64(monkeypatch):
 
     monkeypatch.setattr(engine, "load_dataset", load_float64)
     monkeypatch.setattr(engine, "build_model", lambda *a: build_model(*a).double())
+    # if a rewrite of engine.prepare stops reading these names, say so rather than compare
+    # a float32 engine against float64 seeds
+    assert next(engine.prepare(SMALL).model.parameters()).dtype == torch.float64
 
 
 def max_twin_error(cfg: TrainConfig, seeds=SEEDS, dtype=torch.float64) -> float:
