@@ -148,3 +148,10 @@ def test_final_values_leave_out_the_diverged_seeds():
     finished = set(runs.status.loc[runs.status["status"] == "finished", "seed"])
     values = runs.final_values("val_accuracy")
     assert set(values) == finished and 0 < len(finished) < 4
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "rms"])
+def test_twin_holds_on_a_2d_toy_set_with_one_hidden_layer(engine_in_float64, norm):
+    cfg = SMALL.replace(dataset="spirals", n_samples=300, depth=1, batch_size=32, norm=norm)
+    error = max_twin_error(cfg)
+    assert error <= TOLERANCE, f"max error {error:.3g}"
