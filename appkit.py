@@ -28,7 +28,7 @@ from normlab.config import DEFAULT_CONFIG, LIMITS, ConfigError, TrainConfig, wit
 from normlab.engine import Run, stream
 from normlab.plots import norm_label
 from normlab.registry import NORMS
-from normlab.runcache import DEEP_SIGMOID, RunCache, cache_dir
+from normlab.runcache import DEEP_SIGMOID, RunCache, default_cache
 
 # --- the pages: one list feeds the navigation (app.py) and the lesson map on Home ------------
 
@@ -422,7 +422,7 @@ class TrainingGate:
 
 @st.cache_resource
 def run_store() -> RunStore:
-    return RunStore(disk=RunCache(cache_dir()))
+    return RunStore(disk=default_cache())  # None: NORMLAB_CACHE_DIR="" turns the disk off
 
 
 @st.cache_resource

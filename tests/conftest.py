@@ -44,3 +44,31 @@ def pytest_sessionfinish(session, exitstatus):
             print(f"ERROR: {message}")
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / ".normlab-write-probe"
+    try:
+        probe.write_bytes(b"")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Path:
+    """An existing folder in which no file can be created: mode 555, or, as root (who ignores
+    modes), /sys, which the kernel keeps read-only."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if not _writable(folder):
+        yield folder
+        folder.chmod(0o755)  # so that pytest can remove it
+        return
+    folder.chmod(0o755)
+    if Path("/sys").is_dir() and not _writable(Path("/sys")):
+        yield Path("/sys")
+        return
+    pytest.skip("no read-only folder to be had here")
