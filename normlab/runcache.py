@@ -29,7 +29,7 @@ import torch
 
 from normlab import __version__
 from normlab.config import DEFAULT_CONFIG, TrainConfig, with_cadence
-from normlab.engine import METRIC_COLUMNS, Run, train
+from normlab.engine import Run, train
 from normlab.recorder import GRAD_COLUMNS, HIST_COLUMNS, STAT_COLUMNS, Table
 
 MAX_BYTES = 512 * 2**20  # a default run takes ~90 kB on disk
@@ -57,8 +57,8 @@ RUN_NAME = re.compile(r"run-[0-9a-f]{32}\.npz")  # the only files trim() and len
 TEMPORARY_NAME = re.compile(r"\.run-[A-Za-z0-9_]+\.tmp")  # mkstemp's names for a file being written
 STALE_SECONDS = 600  # a temporary file this old was left by a writer that died: writing takes ms
 MAX_MEMBER_BYTES = 2**30  # a column that claims more is not one of ours (a zip bomb, say)
-TABLES = {"metrics": METRIC_COLUMNS, "stats": STAT_COLUMNS, "histograms": HIST_COLUMNS,
-          "gradients": GRAD_COLUMNS}  # Run._metrics, then Run._recorder_tables by name
+RECORDER_TABLES = {"stats": STAT_COLUMNS, "histograms": HIST_COLUMNS,
+                   "gradients": GRAD_COLUMNS}  # Run._recorder_tables; "metrics" is Run._metrics
 RUN_FIELDS = ("status", "step", "diverged_at", "message", "wall_time", "num_params")
 
 
@@ -248,10 +248,10 @@ def _columns(run: Run) -> dict[str, dict[str, np.ndarray]]:
     tables = {"metrics": run._metrics, **run._recorder_tables}
     columns = {}
     for name, table in tables.items():
-        if name not in TABLES:
+        if name != "metrics" and name not in RECORDER_TABLES:
             raise ValueError(f"unknown table {name!r}")
         columns[name] = {}
-        for column in TABLES[name]:
+        for column in table.data:
             array = np.asarray(table.data[column])
             if array.dtype.kind not in "biufU":
                 raise ValueError(f"{name}.{column} holds {array.dtype} values")
@@ -312,14 +312,19 @@ def _read_run(archive: zipfile.ZipFile, header: dict, cfg: TrainConfig) -> Run:
     fields = header["run"]
     if fields["status"] not in ("finished", "diverged"):
         raise BadRunFile(f"status {fields['status']!r}")
+    run = Run(cfg, status=str(fields["status"]), step=int(fields["step"]),
+              diverged_at=None if fields["diverged_at"] is None else int(fields["diverged_at"]),
+              message=str(fields["message"]), wall_time=float(fields["wall_time"]),
+              num_params=int(fields["num_params"]))
+    expected = {"metrics": tuple(run._metrics.data), **RECORDER_TABLES}
     tables = header["tables"]
-    if "metrics" not in tables or not set(tables) <= set(TABLES):
+    if "metrics" not in tables or not set(tables) <= set(expected):
         raise BadRunFile(f"tables {sorted(tables)}")
     digest, built = hashlib.sha256(), {}
     for table, columns in tables.items():
-        if list(columns) != list(TABLES[table]):
+        if tuple(columns) != expected[table]:
             raise BadRunFile(f"{table} has columns {columns}")
-        built[table] = Table(TABLES[table])
+        built[table] = Table(expected[table])
         for column in columns:
             info = archive.getinfo(f"{table}/{column}.npy")
             if info.file_size > MAX_MEMBER_BYTES:
@@ -334,12 +339,7 @@ def _read_run(archive: zipfile.ZipFile, header: dict, cfg: TrainConfig) -> Run:
             raise BadRunFile(f"{table}'s columns differ in length")
     if digest.hexdigest() != header["sha256"]:
         raise BadRunFile("checksum does not match")
-    metrics = built.pop("metrics")
-    run = Run(cfg, status=str(fields["status"]), step=int(fields["step"]),
-              diverged_at=None if fields["diverged_at"] is None else int(fields["diverged_at"]),
-              message=str(fields["message"]), wall_time=float(fields["wall_time"]),
-              num_params=int(fields["num_params"]))
-    run._metrics, run._recorder_tables = metrics, built
+    run._metrics, run._recorder_tables = built.pop("metrics"), built
     return run
 
 
