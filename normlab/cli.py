@@ -505,11 +505,11 @@ def sweep_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 # --- precompute ----------------------------------------------------------------------------------
 def precompute_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    folder = args.out if args.out is not None else runcache.cache_dir()
-    if folder is None:
+    if args.out is None and runcache.disk_cache_off():
         print("normlab precompute: error: NORMLAB_CACHE_DIR is set but empty, which turns the "
               "disk cache off: set it to a folder, or pass --out DIR", file=sys.stderr)
         return 1
+    folder = args.out if args.out is not None else runcache.cache_dir()
     if not out_folder_ready(folder, "precompute"):
         return 1
     cache = runcache.RunCache(folder)

@@ -49,6 +49,13 @@ def warm_configs() -> list[TrainConfig]:
     return configs + [DEEP_SIGMOID, dataclasses.replace(DEEP_SIGMOID, norm="batch")]
 
 
+def cache_dir() -> Path:
+    """$NORMLAB_CACHE_DIR, else normlab/ in the user's cache folder (~/.cache)."""
+    if folder := os.environ.get("NORMLAB_CACHE_DIR"):
+        return Path(folder).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "normlab"
+
+
 log = logging.getLogger(__name__)
 
 FORMAT = "normlab-run"  # the header's first field: what marks a file as one this cache wrote
@@ -62,25 +69,20 @@ RECORDER_TABLES = {"stats": STAT_COLUMNS, "histograms": HIST_COLUMNS,
 RUN_FIELDS = ("status", "step", "diverged_at", "message", "wall_time", "num_params")
 
 
-def cache_dir() -> Path | None:
-    """$NORMLAB_CACHE_DIR, else normlab/ in the user's cache folder (~/.cache).
-
-    None when the variable is set but empty: that turns the disk cache off (it never falls
-    back to the home folder the user just asked not to use).
-    """
+def disk_cache_off() -> bool:
+    """Whether NORMLAB_CACHE_DIR is set but empty, which turns the disk cache off (rather than
+    falling back to the home folder, as `cache_dir()` alone would)."""
     folder = os.environ.get("NORMLAB_CACHE_DIR")
-    if folder is not None:
-        return Path(folder).expanduser() if folder.strip() else None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "normlab"
+    return folder is not None and not folder.strip()
 
 
 def default_cache() -> RunCache | None:
-    """The RunCache at `cache_dir()`, or None (one log line) when NORMLAB_CACHE_DIR is empty."""
-    if (folder := cache_dir()) is None:
+    """The RunCache at `cache_dir()`, or None (one log line) when `disk_cache_off()`."""
+    if disk_cache_off():
         log.warning("NORMLAB_CACHE_DIR is set but empty: finished runs are kept in memory "
                     "only, not on disk")
         return None
-    return RunCache(folder)
+    return RunCache(cache_dir())
 
 
 class BadRunFile(ValueError):

@@ -246,7 +246,7 @@ def test_an_empty_cache_variable_turns_the_disk_cache_off_and_never_writes_home(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("NORMLAB_CACHE_DIR", "")
-    assert runcache.cache_dir() is None and runcache.default_cache() is None
+    assert runcache.disk_cache_off() and runcache.default_cache() is None
     assert len(cache_log()) == 1 and "NORMLAB_CACHE_DIR" in cache_log()[0]
     appkit.run_store.clear()
     try:
