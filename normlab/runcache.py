@@ -186,6 +186,8 @@ class RunCache:
         """Drop the least recently used runs until the folder holds at most `max_bytes`, and
         temporary files that a writer left behind. Nothing else in the folder is touched."""
         files = []
+        self._ours = {key: ours for key, ours in self._ours.items()  # forget removed files
+                      if (self.directory / key[0]).exists()}
         for path, stat in self._entries():
             if TEMPORARY_NAME.fullmatch(path.name):
                 if time.time() - stat.st_mtime > STALE_SECONDS:
