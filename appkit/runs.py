@@ -23,7 +23,7 @@ from appkit import limits
 from normlab.config import DEFAULT_CONFIG, ConfigError, TrainConfig
 from normlab.engine import Run, stream
 from normlab.plots import norm_label
-from normlab.runcache import RunCache, cache_dir
+from normlab.runcache import RunCache, default_cache
 
 # The session_state key of the session's live run: train_live writes it, last_run reads it
 # back (the live lab, and the inspector, which steps through it).
@@ -113,7 +113,7 @@ class TrainingGate:
 @st.cache_resource
 def run_store() -> RunStore:
     """The server's in-memory run store, over the disk run cache in cache_dir()."""
-    return RunStore(disk=RunCache(cache_dir()))
+    return RunStore(disk=default_cache())  # None: NORMLAB_CACHE_DIR="" turns the disk off
 
 
 @st.cache_resource

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 import typing
 from pathlib import Path
@@ -248,6 +249,26 @@ LESSON_EXPERIMENTS = {
 }
 
 
+def out_folder_ready(out: Path | None, command: str) -> bool:
+    """Make folder `out` (parents too) and write a probe file there, before any training; if
+    that fails (read-only, a file in the way, a parent that cannot be made), print one line
+    that says so and return False."""
+    if out is None:
+        return True
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"{out} is a file, not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=out, prefix=".normlab-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        why = f"{error.strerror}: {error.filename}" if error.strerror else str(error)
+        print(f"normlab {command}: error: cannot write to --out {out} ({why})", file=sys.stderr)
+        return False
+    return True
+
+
 def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
     """Print each frame (shortened) and, with `out`, write it as out/NAME.csv."""
     if out is not None:
@@ -260,6 +281,8 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 
 
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not out_folder_ready(args.out, "lesson"):
+        return 1
     result = LESSON_EXPERIMENTS[args.name]()  # a frame, or a named tuple of frames
     frames = result._asdict() if hasattr(result, "_asdict") else {args.name: result}
     write_frames(frames, args.out)
@@ -272,8 +295,8 @@ def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         parser.error(f"unknown claim {', '.join(unknown)}; choose from "
                      f"{', '.join(experiments.CLAIMS_BY_ID)}")
     ids = args.ids or list(experiments.CLAIMS_BY_ID)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+    if not out_folder_ready(args.out, "claims"):
+        return 1
     for claim_id in ids:
         verdict = experiments.check_claim(claim_id)
         print(f"{experiments.CLAIMS_BY_ID[claim_id].text}\n  -> {verdict.verdict}: "
@@ -285,6 +308,8 @@ def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 def preset_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     preset = experiments.PRESETS[args.name]
+    if not out_folder_ready(args.out, "preset"):
+        return 1
     print(f"{preset.paper}, {preset.figure}: {preset.paper_says}\nWe run: {preset.we_run}")
     write_frames(experiments.run_preset(args.name), args.out)
     return 0
@@ -346,6 +371,8 @@ def write_run(run: Run, out: Path, summary: dict) -> None:
 
 def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     cfg = _config(args, parser)
+    if not out_folder_ready(args.out, "train"):  # before training, not after
+        return 1
     bar = ProgressBar(cfg.steps) if not args.quiet and sys.stderr.isatty() else None
     runs = stream(cfg)
     run, interrupted = None, False
@@ -478,7 +505,14 @@ def sweep_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 # --- precompute ----------------------------------------------------------------------------------
 def precompute_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    cache = runcache.RunCache(args.out if args.out is not None else runcache.cache_dir())
+    if args.out is None and runcache.disk_cache_off():
+        print("normlab precompute: error: NORMLAB_CACHE_DIR is set but empty, which turns the "
+              "disk cache off: set it to a folder, or pass --out DIR", file=sys.stderr)
+        return 1
+    folder = args.out if args.out is not None else runcache.cache_dir()
+    if not out_folder_ready(folder, "precompute"):
+        return 1
+    cache = runcache.RunCache(folder)
     try:
         runs = runcache.precompute(cache)
     except OSError as err:  # a folder that cannot be written must fail a build step

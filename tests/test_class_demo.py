@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import pickle
 import sys
 import threading
 import time
@@ -82,10 +81,11 @@ def test_a_torn_or_foreign_file_is_a_miss(tmp_path, tiny_run):
 
 def test_the_folder_stays_under_its_size_bound_dropping_the_least_recently_used(tmp_path,
                                                                                tiny_run):
-    size = len(pickle.dumps({"run": tiny_run, "clean": True}))
-    cache = RunCache(tmp_path, max_bytes=int(2.5 * size))
     runs = [dataclasses.replace(tiny_run, config=dataclasses.replace(TINY, seed=s))
             for s in range(4)]
+    RunCache(tmp_path / "measure").save(tiny_run)
+    size = max(p.stat().st_size for p in (tmp_path / "measure").iterdir())
+    cache = RunCache(tmp_path, max_bytes=int(2.5 * size))
     for run in runs[:2]:
         cache.save(run)
     os.utime(cache.path(runs[1].config), (1, 1))  # seed 1 is now the least recently used
@@ -94,7 +94,7 @@ def test_the_folder_stays_under_its_size_bound_dropping_the_least_recently_used(
         cache.save(run)
     kept = {s for s in range(4) if cache.path(runs[s].config).exists()}
     assert kept == {2, 3}, kept  # seed 1 went first, then seed 0
-    assert sum(p.stat().st_size for p in tmp_path.glob("run-*.pkl")) <= cache.max_bytes
+    assert sum(p.stat().st_size for p in tmp_path.glob("run-*.npz")) <= cache.max_bytes
 
 
 def test_an_unwritable_folder_only_means_nothing_is_saved(tiny_run):

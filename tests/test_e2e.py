@@ -4,7 +4,9 @@ Every page app.py navigates to opens without an exception box and draws its plot
 live lab trains to the end, reports a divergence and explains batch size 1; Stop, a rerun and a
 closed tab leave nothing training; a second student sees none of the first's settings or runs
 and is told when they queue; a few sessions at once all finish (benchmarks/load_test.py, light).
-Screenshots of the main pages go to assets/ for the README.
+Screenshots of the main pages go to a temporary folder, or to $NORMLAB_SCREENSHOT_DIR
+(`python -m tests.screenshots` sets it to assets/ to refresh the README's pictures): a test run
+never writes into the tree.
 
 The server runs with `--client.showErrorDetails full` (the deployed config says "none"): both
 draw an exception box, but full details put the traceback into the failure message here.
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from e2e_helpers import (
@@ -126,9 +130,17 @@ def no_exception(page) -> None:
     assert not any("not found" in text.lower() for text in dialogs), (page.url, dialogs)
 
 
-def screenshot(page, name: str) -> None:
-    path = ROOT / "assets" / f"screenshot-{name}.png"
-    path.parent.mkdir(exist_ok=True)
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """$NORMLAB_SCREENSHOT_DIR (see tests/screenshots.py), else a throwaway folder."""
+    if folder := os.environ.get("NORMLAB_SCREENSHOT_DIR"):
+        return Path(folder)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def screenshot(page, folder: Path, name: str) -> None:
+    path = folder / f"screenshot-{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     page.mouse.move(1250, 880)  # beside the content: no tooltip, no sidebar chevron
     page.wait_for_timeout(500)  # tooltips fade, plotly finishes its transitions
     page.screenshot(path=str(path))
@@ -178,7 +190,8 @@ def test_the_sidebar_lists_exactly_these_pages(server, context):
 
 
 @pytest.mark.parametrize("nav_page", PAGES, ids=[p.name for p in PAGES])
-def test_every_page_opens_without_an_exception_and_draws_its_charts(server, context, nav_page):
+def test_every_page_opens_without_an_exception_and_draws_its_charts(server, context, nav_page,
+                                                                    screenshot_dir):
     page = open_page(context, f"{server.url}/{nav_page.url_path}")
     no_exception(page)
     assert page.get_by_text("Page not found").count() == 0, f"{page.url}: page not found"
@@ -194,7 +207,8 @@ def test_every_page_opens_without_an_exception_and_draws_its_charts(server, cont
         charts = page.locator(CHART).count()
         assert charts and page.locator(DRAWN_CHART).count() >= charts, "a chart did not draw"
     if nav_page.name in SCREENSHOTS or nav_page.name == lesson_to_photograph():
-        screenshot(page, nav_page.name)  # the live lab's after it trained the default
+        # the live lab is photographed after it trained the default
+        screenshot(page, screenshot_dir, nav_page.name)
 
 
 # --- the live lab ------------------------------------------------------------------------------
