@@ -197,7 +197,8 @@ class Recorder:
         if finite is not None:
             clean.masked_fill_(~finite, 0.0)
         position = clean.clamp_(lo, hi).sub_(lo).div_(hi - lo).mul_(self.bins).int()  # (K, n)
-        position.clamp_(max=self.bins - 1).add_(self.bins * torch.arange(len(keys))[:, None])
+        offsets = torch.arange(0, len(keys) * self.bins, self.bins, dtype=torch.int32)  # (K,)
+        position.clamp_(max=self.bins - 1).add_(offsets.to(position.device)[:, None])
         if finite is not None:
             position.masked_fill_(~finite, len(keys) * self.bins)  # a last bin, dropped
         counts = torch.bincount(position.view(-1), minlength=len(keys) * self.bins + 1)
