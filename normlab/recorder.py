@@ -70,7 +70,8 @@ class Recorder:
     optimizer step, reduces what they saw to statistics, histograms and gradient norms, drops
     the tensors and takes the hooks off again, so between snapshots the model runs untouched.
     All (layer, point) tensors of a snapshot have one shape, so they are measured together in
-    a few batched operations, a group of up to GROUP_VALUES values at a time. A tensor of more
+    a few batched operations, a group of up to GROUP_VALUES values at a time (a group is
+    measured as soon as it is full, during the forward pass of a large model). A tensor of more
     than MEASURED_VALUES values is measured from a random sample of that many (its key is then
     in `sampled`); its saturated and dead fractions still count every value. Each (layer,
     point) gets its histogram range at its first snapshot, widened by a quarter on each side
@@ -127,13 +128,13 @@ class Recorder:
         self.remove()
         self.clear()
 
-    # --- hooks: keep references for the length of one step ----------------------------------
+    # --- hooks: keep references until a group of them is measured ---------------------------
     def _on_norm(self, layer: int, module, inputs, output) -> None:
-        self._seen += [(layer, "pre_norm", inputs[0].detach()), (layer, "post_norm",
-                                                                  output.detach())]
+        self._keep(layer, "pre_norm", inputs[0])
+        self._keep(layer, "post_norm", output)
 
     def _on_activation(self, layer: int, module, inputs, output) -> None:
-        self._seen.append((layer, "activation", output.detach()))
+        self._keep(layer, "activation", output)
 
     def _on_block(self, layer: int, module, inputs, output: torch.Tensor) -> None:
         if output.requires_grad:
@@ -142,15 +143,24 @@ class Recorder:
     def _on_output_grad(self, layer: int, grad: torch.Tensor) -> None:
         self._output_grad[layer] = torch.linalg.vector_norm(grad.detach())
 
+    def _keep(self, layer: int, point: str, tensor: torch.Tensor) -> None:
+        """Hold a tensor until `end()`, or measure its group at once when the group is full:
+        a large model's activations are then not held through the backward pass."""
+        self._seen.append((layer, point, tensor.detach()))
+        if len(self._seen) >= _rows_per_group(tensor.numel()):
+            self._measure_activations()
+
     # --- measurements ------------------------------------------------------------------------
     @torch.no_grad()
     def _measure_activations(self) -> None:
+        """Measure the held tensors, a group of rows at a time, and let go of them."""
         keys = [(layer, point) for layer, point, _ in self._seen]
         tensors = [t for _, _, t in self._seen]
+        self._seen = []
         size = tensors[0].numel()  # one shape for every (layer, point) of a snapshot
         if size > MEASURED_VALUES:
             self.sampled.update(keys)
-        per_group = max(1, GROUP_VALUES // min(size, MEASURED_VALUES))
+        per_group = _rows_per_group(size)
         for start in range(0, len(keys), per_group):
             group = slice(start, start + per_group)
             self._measure_rows(keys[group], tensors[group])
@@ -283,6 +293,11 @@ class Recorder:
                               weight_grad_norm=grad_norms, output_grad_norm=output,
                               update_ratio=(moved / before.clamp(min=1e-12)).tolist(),
                               weight_norm=before.tolist())
+
+
+def _rows_per_group(size: int) -> int:
+    """How many (layer, point)s of `size` values each are measured together."""
+    return max(1, GROUP_VALUES // min(size, MEASURED_VALUES))
 
 
 def _sorted_rows(values: torch.Tensor) -> torch.Tensor:
