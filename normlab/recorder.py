@@ -147,7 +147,7 @@ class Recorder:
         """Hold a tensor until `end()`, or measure its group at once when the group is full:
         a large model's activations are then not held through the backward pass."""
         self._seen.append((layer, point, tensor.detach()))
-        if len(self._seen) >= _rows_per_group(tensor.numel()):
+        if len(self._seen) >= rows_per_group(tensor.numel()):
             self._measure_activations()
 
     # --- measurements ------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class Recorder:
         size = tensors[0].numel()  # one shape for every (layer, point) of a snapshot
         if size > MEASURED_VALUES:
             self.sampled.update(keys)
-        per_group = _rows_per_group(size)
+        per_group = rows_per_group(size)
         for start in range(0, len(keys), per_group):
             group = slice(start, start + per_group)
             self._measure_rows(keys[group], tensors[group])
@@ -295,7 +295,7 @@ class Recorder:
                               weight_norm=before.tolist())
 
 
-def _rows_per_group(size: int) -> int:
+def rows_per_group(size: int) -> int:
     """How many (layer, point)s of `size` values each are measured together."""
     return max(1, GROUP_VALUES // min(size, MEASURED_VALUES))
 
