@@ -15,6 +15,11 @@ from normlab.models import Block
 POINTS = ("pre_norm", "post_norm", "activation")  # where each block is measured
 QUANTILES = (0.15, 0.5, 0.85)  # Ioffe & Szegedy Fig 1 plots these three
 SATURATION = 0.97  # |tanh| above this (sigmoid within 0.03 of 0 or 1) counts as saturated
+# Bounds on the recorder's working memory (~25 bytes per value of a group, so ~50 MB at most):
+MEASURED_VALUES = 2**20  # values per (layer, point) measured, a random sample above: the largest
+# MLP layer (batch 1024 x width 1024) is measured whole; a CNN is sampled above 16,384 =
+# batch x width (e.g. 128 x 256), since each channel holds 64 pixels per example.
+GROUP_VALUES = 2**21  # values measured together in one batch of tensor operations
 
 
 class Table:
@@ -65,9 +70,13 @@ class Recorder:
     optimizer step, reduces what they saw to statistics, histograms and gradient norms, drops
     the tensors and takes the hooks off again, so between snapshots the model runs untouched.
     All (layer, point) tensors of a snapshot have one shape, so they are measured together in
-    a few batched operations. Each (layer, point) gets its histogram range at its first
-    snapshot, widened by a quarter on each side and then fixed, so snapshots of one layer are
-    comparable; values outside land in the edge bins and are counted in `out_of_range`.
+    a few batched operations, a group of up to GROUP_VALUES values at a time (a group is
+    measured as soon as it is full, during the forward pass of a large model). A tensor of more
+    than MEASURED_VALUES values is measured from a random sample of that many (its key is then
+    in `sampled`); its saturated and dead fractions still count every value. Each (layer,
+    point) gets its histogram range at its first snapshot, widened by a quarter on each side
+    and then fixed, so snapshots of one layer are comparable; values outside land in the edge
+    bins and are counted in `out_of_range`.
     """
 
     def __init__(self, model: nn.Module, bins: int = 40, activation: str = "relu"):
@@ -81,6 +90,7 @@ class Recorder:
         self._seen: list[tuple[int, str, torch.Tensor]] = []
         self._output_grad: dict[int, torch.Tensor] = {}
         self._weights_before: list[torch.Tensor] = []
+        self.sampled: set[tuple[int, str]] = set()  # (layer, point)s measured from a sample
 
     def begin(self, step: int) -> None:
         """Watch the next forward and backward pass as snapshot `step`."""
@@ -118,13 +128,13 @@ class Recorder:
         self.remove()
         self.clear()
 
-    # --- hooks: keep references for the length of one step ----------------------------------
+    # --- hooks: keep references until a group of them is measured ---------------------------
     def _on_norm(self, layer: int, module, inputs, output) -> None:
-        self._seen += [(layer, "pre_norm", inputs[0].detach()), (layer, "post_norm",
-                                                                  output.detach())]
+        self._keep(layer, "pre_norm", inputs[0])
+        self._keep(layer, "post_norm", output)
 
     def _on_activation(self, layer: int, module, inputs, output) -> None:
-        self._seen.append((layer, "activation", output.detach()))
+        self._keep(layer, "activation", output)
 
     def _on_block(self, layer: int, module, inputs, output: torch.Tensor) -> None:
         if output.requires_grad:
@@ -133,40 +143,79 @@ class Recorder:
     def _on_output_grad(self, layer: int, grad: torch.Tensor) -> None:
         self._output_grad[layer] = torch.linalg.vector_norm(grad.detach())
 
+    def _keep(self, layer: int, point: str, tensor: torch.Tensor) -> None:
+        """Hold a tensor until `end()`, or measure its group at once when the group is full:
+        a large model's activations are then not held through the backward pass."""
+        self._seen.append((layer, point, tensor.detach()))
+        if len(self._seen) >= rows_per_group(tensor.numel()):
+            self._measure_activations()
+
     # --- measurements ------------------------------------------------------------------------
     @torch.no_grad()
     def _measure_activations(self) -> None:
+        """Measure the held tensors, a group of rows at a time, and let go of them."""
         keys = [(layer, point) for layer, point, _ in self._seen]
         tensors = [t for _, _, t in self._seen]
-        stacked = torch.stack([t.reshape(-1) for t in tensors]).float()  # (K, n)
-        finite = torch.isfinite(stacked)
-        count = finite.sum(1)  # (K,)
-        ordered = _sorted_rows(stacked.masked_fill(~finite, math.nan)).double()  # NaN last
+        self._seen = []
+        size = tensors[0].numel()  # one shape for every (layer, point) of a snapshot
+        if size > MEASURED_VALUES:
+            self.sampled.update(keys)
+        per_group = rows_per_group(size)
+        for start in range(0, len(keys), per_group):
+            group = slice(start, start + per_group)
+            self._measure_rows(keys[group], tensors[group])
+
+    def _measure_rows(self, keys: list[tuple[int, str]], tensors: list[torch.Tensor]) -> None:
+        """Statistics and histograms of a few (layer, point)s, one row each, appended to the
+        tables. Every value is measured, or a fixed-size sample of a tensor above
+        MEASURED_VALUES; the working memory is a few copies of the rows in float32/float64."""
+        values = torch.stack([self._measured(t) for t in tensors]).float()  # (K, n)
         # float64 from here: widening a float32 extreme (~3e38) by a quarter would overflow.
-        values = stacked.double()
+        work = values.double()  # (K, n), reused in place for every pass below
+        sums = work.sum(1)  # (K,)
+        # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
+        # value is: then no masks are needed (the usual case; a diverging run takes the other).
+        finite = None if bool(torch.isfinite(sums).all()) else torch.isfinite(values)
+        if finite is None:
+            count = torch.full((len(keys),), values.shape[1])  # (K,)
+            ordered = _sorted_rows(values)
+        else:
+            count = finite.sum(1)
+            ordered = _sorted_rows(values.masked_fill(~finite, math.nan))  # NaN last
+            sums = work.masked_fill_(~finite, 0.0).sum(1)
         new = [i for i, key in enumerate(keys) if key not in self.ranges]
         if new:
             edges = _quantiles(ordered[new], count[new], (0.001, 0.999)).tolist()
             minimum = ordered[new, 0].tolist()
             for i, (lo, hi), low in zip(new, edges, minimum):
                 self.ranges[keys[i]] = _histogram_range(lo, hi, low)
-        ranges = values.new_tensor([self.ranges[key] for key in keys])  # (K, 2)
+        ranges = work.new_tensor([self.ranges[key] for key in keys])  # (K, 2)
         lo, hi = ranges[:, :1], ranges[:, 1:]  # (K, 1)
-        clean = values.masked_fill(~finite, 0.0)
         n = count.clamp(min=1)
-        mean = clean.sum(1) / n
-        centred = (clean - mean[:, None]).masked_fill(~finite, 0.0)
-        std = (centred.square().sum(1) / (count - 1).clamp(min=1)).sqrt()
+        mean = sums / n
+        outside = (work < lo) | (work > hi)  # (K, n)
+        if finite is not None:
+            outside &= finite
+        outside = outside.sum(1)
+        centred = work.sub_(mean[:, None])
+        if finite is not None:
+            centred.masked_fill_(~finite, 0.0)
+        std = (centred.square_().sum(1) / (count - 1).clamp(min=1)).sqrt()
         quantiles = _quantiles(ordered, count, QUANTILES)  # (K, 3)
-        outside = ((values < lo) | (values > hi)) & finite
         # Histograms of every row at once: bin index per value, then one bincount.
-        position = ((clean.clamp(lo, hi) - lo) / (hi - lo) * self.bins).long()
-        position = position.clamp(max=self.bins - 1) + self.bins * torch.arange(len(keys))[:, None]
-        counts = torch.bincount(position[finite], minlength=len(keys) * self.bins)
+        clean = work.copy_(values)
+        if finite is not None:
+            clean.masked_fill_(~finite, 0.0)
+        position = clean.clamp_(lo, hi).sub_(lo).div_(hi - lo).mul_(self.bins).int()  # (K, n)
+        offsets = torch.arange(0, len(keys) * self.bins, self.bins, dtype=torch.int32)  # (K,)
+        position.clamp_(max=self.bins - 1).add_(offsets.to(position.device)[:, None])
+        if finite is not None:
+            position.masked_fill_(~finite, len(keys) * self.bins)  # a last bin, dropped
+        counts = torch.bincount(position.view(-1), minlength=len(keys) * self.bins + 1)
         saturated, dead = self._saturated_and_dead(keys, tensors)
         columns = {
             "mean": mean, "std": std, "p15": quantiles[:, 0], "p50": quantiles[:, 1],
-            "p85": quantiles[:, 2], "out_of_range": outside.sum(1) / n,
+            "p85": quantiles[:, 2], "out_of_range": outside / n,
             "nonfinite": 1.0 - count / values.shape[1],
         }
         columns = {name: column.tolist() for name, column in columns.items()}
@@ -176,40 +225,57 @@ class Recorder:
         self.stats.extend(step=self.step, layer=[k[0] for k in keys], point=[k[1] for k in keys],
                           saturated=saturated, dead=dead, **columns)
         steps = torch.arange(self.bins + 1, dtype=torch.float64) / self.bins  # (bins + 1,)
-        edges = (lo + (hi - lo) * steps).tolist()  # (K, bins + 1)
+        edges = lo + (hi - lo) * steps  # (K, bins + 1)
         self.histograms.extend(
             step=self.step,
             layer=[layer for layer, _ in keys for _ in range(self.bins)],
             point=[point for _, point in keys for _ in range(self.bins)],
-            bin_left=[e for row in edges for e in row[:-1]],
-            bin_right=[e for row in edges for e in row[1:]],
-            count=counts.tolist(),
+            bin_left=edges[:, :-1].reshape(-1).tolist(),
+            bin_right=edges[:, 1:].reshape(-1).tolist(),
+            count=counts[:-1].tolist(),
         )
+
+    def _measured(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The tensor's values as one row: all of them, or MEASURED_VALUES drawn at random
+        (the same positions for every tensor of the snapshot) when there are more."""
+        flat = tensor.reshape(-1)
+        if len(flat) <= MEASURED_VALUES:
+            return flat
+        generator = torch.Generator().manual_seed(self.step)
+        index = torch.randint(len(flat), (MEASURED_VALUES,), generator=generator)
+        return flat[index.to(flat.device)]
 
     def _saturated_and_dead(self, keys, tensors) -> tuple[list[float], list[float]]:
         """Saturated fraction (tanh, sigmoid) and dead-unit fraction (relu) of activation
         outputs; NaN for other points and activations. A unit (a channel, for images) is dead
-        when it outputs zero for every example of the batch."""
+        when it outputs zero for every example of the batch. Every value counts, a slice of
+        the batch at a time."""
         nan = [math.nan] * len(keys)
         rows = [i for i, (_, point) in enumerate(keys) if point == "activation"]
-        if not rows:
+        if not rows or self.activation not in ("tanh", "sigmoid", "relu"):
             return nan, nan
-        outputs = torch.stack([tensors[i] for i in rows])  # (L, N, D) or (L, N, C, H, W)
+        outputs = [tensors[i] for i in rows]
+        examples = max(1, GROUP_VALUES // (len(rows) * outputs[0][0].numel()))
+        hits, alive = 0, False
+        for start in range(0, len(outputs[0]), examples):
+            # (L, b, D) or (L, b, C, H, W): the whole batch in one slice at moderate sizes
+            chunk = torch.stack([output[start:start + examples] for output in outputs])
+            if self.activation == "tanh":
+                hits = hits + (chunk.abs() > SATURATION).flatten(1).sum(1)
+            elif self.activation == "sigmoid":
+                flat = chunk.flatten(1)
+                hits = hits + ((flat < 1 - SATURATION) | (flat > SATURATION)).sum(1)
+            else:
+                alive = alive | (chunk > 0).transpose(1, 2).flatten(2).any(dim=2)  # (L, units)
         saturated, dead = list(nan), list(nan)
-        if self.activation == "tanh":
-            fraction = (outputs.abs() > SATURATION).flatten(1).float().mean(1)
-        elif self.activation == "sigmoid":
-            flat = outputs.flatten(1)
-            fraction = ((flat < 1 - SATURATION) | (flat > SATURATION)).float().mean(1)
-        else:
-            fraction = None
-        if fraction is not None:
-            for i, value in zip(rows, fraction.tolist()):
-                saturated[i] = value
         if self.activation == "relu":
-            alive = (outputs > 0).transpose(1, 2).flatten(2).any(dim=2)  # (L, units)
             for i, value in zip(rows, (1.0 - alive.float().mean(1)).tolist()):
                 dead[i] = value
+        else:
+            # As (mask).float().mean(1): a float32 count (exact below 2**24) over the total.
+            fraction = hits.float().div_(outputs[0].numel())
+            for i, value in zip(rows, fraction.tolist()):
+                saturated[i] = value
         return saturated, dead
 
     @torch.no_grad()
@@ -229,6 +295,11 @@ class Recorder:
                               weight_norm=before.tolist())
 
 
+def rows_per_group(size: int) -> int:
+    """How many (layer, point)s of `size` values each are measured together."""
+    return max(1, GROUP_VALUES // min(size, MEASURED_VALUES))
+
+
 def _sorted_rows(values: torch.Tensor) -> torch.Tensor:
     """Each row sorted ascending, NaN last. On the CPU numpy's vectorised sort is ~8x faster
     than torch's (measured on 18 x 4096 float32: 0.8 ms against 6 ms)."""
@@ -238,17 +309,18 @@ def _sorted_rows(values: torch.Tensor) -> torch.Tensor:
 
 
 def _quantiles(ordered: torch.Tensor, count: torch.Tensor, qs) -> torch.Tensor:
-    """Linear-interpolated quantiles (as torch.quantile) of each row's first `count` values.
+    """Linear-interpolated quantiles (as torch.quantile) of each row's first `count` values,
+    in float64 whatever the rows' dtype: only the few order statistics needed are widened.
 
     ordered: (K, n) sorted rows; count: (K,) how many leading values are real. Returns (K, Q).
     """
-    q = ordered.new_tensor(qs)  # (Q,)
-    last = (count.clamp(min=1) - 1).to(ordered.dtype)[:, None]  # (K, 1)
+    q = torch.tensor(qs, dtype=torch.float64, device=ordered.device)  # (Q,)
+    last = (count.clamp(min=1) - 1).double()[:, None]  # (K, 1)
     position = q[None, :] * last  # (K, Q)
     below = position.floor().long()
     above = position.ceil().long()
     frac = position - below
-    low, high = ordered.gather(1, below), ordered.gather(1, above)
+    low, high = ordered.gather(1, below).double(), ordered.gather(1, above).double()
     return low + (high - low) * frac
 
 
@@ -262,13 +334,4 @@ def _histogram_range(lo: float, hi: float, minimum: float) -> tuple[float, float
     if minimum >= 0:
         lo = max(lo, 0.0)
     return lo, hi
-
-
-def frames(recorder: Recorder) -> dict[str, pd.DataFrame]:
-    return {
-        "layer_stats": recorder.stats.frame,
-        "histograms": recorder.histograms.frame,
-        "gradients": recorder.gradients.frame,
-    }
-
 
