@@ -78,6 +78,26 @@ SECTIONS: dict[str, list[Lesson]] = {
 }
 
 
+# The page that teaches each lesson of normlab.lessons (keys: normlab.lessons.LESSON_KEYS).
+LESSON_PAGES = {
+    "batch_size": "pages/batch_size.py", "batch_dependence": "pages/batch_dependence.py",
+    "train_eval": "pages/bn_train_eval.py", "depth": "pages/depth.py",
+    "invariances": "pages/invariances.py", "speed": "pages/speed.py",
+    "convergence": "pages/compare.py",  # no lesson page: Compare shows the loss by step
+    "concepts": "pages/concepts.py",
+}
+
+
+def page_for_lesson(key: str) -> str | None:
+    """The page path of lesson `key`, or None if no page teaches it."""
+    return LESSON_PAGES.get(key)
+
+
+def page_title(path: str) -> str:
+    """The navigation title of the page at `path`."""
+    return next(page.title for pages in SECTIONS.values() for page in pages if page.path == path)
+
+
 # --- the experiment's settings: URL <-> TrainConfig -------------------------------------------
 
 URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "activation", "norm_position",

@@ -56,6 +56,11 @@ NORMS: dict[str, NormEntry] = {
 BATCH_DEPENDENT = frozenset({"batch"})
 
 
+def norm_label(name: str) -> str:
+    """How a norm is named to people: 'BatchNorm', 'No norm' (an unknown name as it is)."""
+    return NORMS[name].label if name in NORMS else str(name)
+
+
 def build_norm(name: str, features: int | tuple[int, int, int]) -> nn.Module:
     """A fresh norm layer: `features` is D after a Linear or (C, H, W) after a Conv2d."""
     if name not in NORMS:

@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
 from normlab import lesson_plots as lp
+from normlab.lessons import claims
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
@@ -45,7 +45,7 @@ frame, complete = appkit.sweep(
 
 if frame is not None and len(frame):
     if "batch" in set(frame["norm"]):
-        verdict = experiments.verdict_bn_robust_to_batch_size(frame)
+        verdict = claims.verdict_bn_robust_to_batch_size(frame)
         st.info(f"**\"Batch norm is robust to the batch size\"** — {verdict.verdict}. "
                 f"{verdict.explanation}", icon=":material/gavel:")
     appkit.chart(st, lp.batch_size_curves(frame), key="bs_accuracy", caption=(

@@ -4,8 +4,8 @@ import streamlit as st
 import torch
 
 import appkit
-from normlab import experiments
 from normlab import lesson_plots as lp
+from normlab.lessons import claims
 
 SIZES = ["64x64", "256x256", "1024x256", "2048x1024", "4096x1024", "8192x2048"]
 
@@ -53,7 +53,7 @@ timings, complete = appkit.sweep(
 
 if timings is not None and len(timings.times):
     times, ratios = timings.times, timings.rms_over_layer
-    verdict = experiments.verdict_rms_cheaper_than_layer(ratios)
+    verdict = claims.verdict_rms_cheaper_than_layer(ratios)
     st.info(f"**\"RMS norm is cheaper to compute than layer norm\"** — {verdict.verdict} "
             f"(on this {device}). {verdict.explanation}", icon=":material/gavel:")
     native = ratios[ratios["implementation"] == "torch"]
