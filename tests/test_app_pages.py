@@ -73,7 +73,7 @@ def test_a_run_over_budget_has_its_steps_cut_with_a_note():
     assert cfg.steps < 100_000 and "steps cut" in notes[-1]
 
 
-# --- the shared store, the training gate, the summary sentence --------------------------------
+# --- the shared store and the training gate ---------------------------------------------------
 
 def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
     """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
@@ -112,20 +112,6 @@ def test_the_gate_lets_in_at_most_its_limit_first_come_first():
     gate.release()
     assert gate.try_enter(third) == 1  # second is still ahead of it
     assert gate.try_enter(second) == 0
-
-
-def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
-    cfg = TrainConfig(steps=40)
-    runs = {"none": finished_run(cfg, [2.3, 2.3, 2.3, 2.2]),
-            "batch": finished_run(cfg, [2.3, 0.5, 0.3, 0.2]),
-            "layer": finished_run(cfg, [2.3, 1.5, 0.6, 0.4]),
-            "rms": finished_run(cfg, [2.3, float("nan")], status="diverged")}
-    runs["rms"].diverged_at = 12
-    summary = appkit.convergence_summary(runs)
-    assert "validation loss of 0.40 nats; BatchNorm got there first, at step 20, then " \
-           "LayerNorm (30)" in summary
-    assert "No norm never halved its starting validation loss in 40 steps" in summary
-    assert "RMSNorm diverged at step 12" in summary
 
 
 # --- every page -----------------------------------------------------------------------------
@@ -250,6 +236,14 @@ def test_concepts_example_follows_the_seed_and_the_norm_picker():
     assert at.table[0].value.to_numpy().tolist() != before
     at.radio(key="keep_concepts_norm").set_value("layer").run()
     assert any(title.startswith("LayerNorm") for title in figures(at))
+
+
+def test_an_empty_worked_example_is_a_warning_not_an_error():
+    at = open_page("pages/concepts.py")
+    at.session_state["concepts_batch"] = at.session_state["concepts_batch"].iloc[0:0]
+    at.run()  # as if every row had been deleted in the editor
+    assert not at.exception
+    assert "at least 2 examples" in texts(at.warning)
 
 
 def test_start_here_opens_the_live_lab_and_trains_the_preset():

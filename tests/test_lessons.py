@@ -9,8 +9,8 @@ from torch import nn
 
 from normlab import train
 from normlab.config import TrainConfig
-from normlab.engine import evaluate
-from normlab.lessons import LESSON_KEYS, invariances, speed
+from normlab.engine import Run, evaluate
+from normlab.lessons import LESSON_KEYS, concepts, invariances, speed
 from normlab.lessons._common import fit
 from normlab.lessons.batch_dependence import batch_dependence
 from normlab.lessons.batch_size import BATCH_SIZE_COLUMNS, batch_size_sweep
@@ -27,7 +27,13 @@ from normlab.lessons.claims import (
     verdict_rms_cheaper_than_layer,
     verdict_rms_invariant_to_rescaling,
 )
-from normlab.lessons.convergence import CONVERGENCE_COLUMNS, convergence_sweep, steps_to_accuracy
+from normlab.lessons.convergence import (
+    CONVERGENCE_COLUMNS,
+    convergence_summary,
+    convergence_sweep,
+    steps_to,
+    steps_to_accuracy,
+)
 from normlab.lessons.depth import DEPTH_LAYER_COLUMNS, DEPTH_SUMMARY_COLUMNS, depth_sweep
 from normlab.lessons.invariances import (
     PAPER_TABLE,
@@ -36,7 +42,7 @@ from normlab.lessons.invariances import (
     invariance_table,
     paper_table,
 )
-from normlab.lessons.presets import PRESETS, run_preset
+from normlab.lessons.presets import PRESETS, run_preset, what_the_run_shows
 from normlab.lessons.speed import RATIO_COLUMNS, TIME_COLUMNS, time_norms
 from normlab.lessons.train_eval import biased_vs_unbiased, running_stats_trace
 
@@ -385,6 +391,69 @@ def test_verdict_bn_speeds_convergence_both_ways():
                             ("batch", 1.0): 10, ("none", 1.0): None})
     assert verdict_bn_speeds_convergence(mixed).verdict == holds_only_when(
         "the learning rate is 1")
+
+
+
+def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
+    """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
+    run = Run(cfg, status=status)
+    for i, loss in enumerate(losses):
+        run._metrics.append(step=10 * i, examples=0, train_loss=loss, train_accuracy=0.0,
+                            val_loss=loss, val_accuracy=1 - loss / 3, wall_time=0.1 * i)
+    return run
+
+
+def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
+    cfg = TrainConfig(steps=40)
+    runs = {"none": finished_run(cfg, [2.3, 2.3, 2.3, 2.2]),
+            "batch": finished_run(cfg, [2.3, 0.5, 0.3, 0.2]),
+            "layer": finished_run(cfg, [2.3, 1.5, 0.6, 0.4]),
+            "rms": finished_run(cfg, [2.3, float("nan")], status="diverged")}
+    runs["rms"].diverged_at = 12
+    summary = convergence_summary(runs)
+    assert "validation loss of 0.40 nats; BatchNorm got there first, at step 20, then " \
+           "LayerNorm (30)" in summary
+    assert "No norm never halved its starting validation loss in 40 steps" in summary
+    assert "RMSNorm diverged at step 12" in summary
+
+
+def test_steps_to_is_the_first_evaluation_at_or_below_the_target():
+    metrics = finished_run(TrainConfig(), [2.3, 1.0, 0.5]).metrics
+    assert steps_to(metrics, 1.0) == 10
+    assert steps_to(metrics, 0.1) is None
+
+
+# --- concepts: the worked example ----------------------------------------------------------
+
+
+def test_the_worked_example_normalises_columns_for_batch_norm_and_rows_for_layer_norm():
+    outputs = concepts.worked_example(concepts.example_batch(0), gain=1.0, shift=0.0,
+                                      batches_seen=10)
+    assert list(outputs) == ["BatchNorm (train)", "BatchNorm (eval)", "LayerNorm", "RMSNorm"]
+    assert outputs["BatchNorm (train)"].mean(axis=0).abs().max() < 1e-5
+    assert outputs["LayerNorm"].mean(axis=1).abs().max() < 1e-5
+    table = concepts.with_margins(outputs["RMSNorm"])
+    assert (table["row rms"].dropna() - 1).abs().max() < 1e-3
+    assert {"column mean", "column std"} <= set(table.index)
+
+
+@pytest.mark.parametrize("rows, columns", [(0, 3), (1, 3), (4, 0)])
+def test_a_batch_too_small_to_normalise_is_a_clear_error(rows, columns):
+    batch = concepts.example_batch(0).iloc[:rows, :columns]
+    with pytest.raises(concepts.BatchTooSmallError, match="at least 2 examples"):
+        concepts.worked_example(batch, gain=1.0, shift=0.0, batches_seen=1)
+    assert issubclass(concepts.BatchTooSmallError, ValueError)
+
+
+# --- presets: what a run shows --------------------------------------------------------------
+
+
+def test_the_wu_he_sentence_reads_each_norms_error_at_both_ends():
+    errors = pd.DataFrame({"norm": ["batch", "batch", "group", "group"],
+                           "batch_size": [2, 32, 2, 32], "val_error": [0.4, 0.1, 0.12, 0.11]})
+    text = what_the_run_shows("wu_he_fig1", {"errors": errors})
+    assert text == ("Validation error: BatchNorm 10.0% at batch 32 → 40.0% at batch 2; "
+                    "GroupNorm 11.0% at batch 32 → 12.0% at batch 2.")
 
 
 # --- the claim checker and the presets -----------------------------------------------------
