@@ -23,11 +23,12 @@ import streamlit as st
 
 from normlab import config as C
 from normlab import experiments
-from normlab.config import DEFAULT_CONFIG, LIMITS, ConfigError, TrainConfig, with_cadence
+from normlab.config import LIMITS, ConfigError, TrainConfig
+from normlab.defaults import DEFAULT_CONFIG, START_HERE, with_cadence
 from normlab.engine import Run, stream
 from normlab.plots import norm_label
 from normlab.registry import NORMS
-from normlab.runcache import DEEP_SIGMOID, RunCache, cache_dir
+from normlab.runcache import RunCache, cache_dir
 
 # --- the pages: one list feeds the navigation (app.py) and the lesson map on Home ------------
 
@@ -352,7 +353,7 @@ def go_to(page: str, cfg: TrainConfig | None = None, autostart: bool = False) ->
 
 PRESETS: dict[str, TrainConfig] = {
     # Ioffe & Szegedy's setting in small: a deep sigmoid MLP whose inputs drift without a norm.
-    "deep_sigmoid": DEEP_SIGMOID,  # in normlab, so `normlab precompute` trains it too
+    "deep_sigmoid": START_HERE,  # in normlab.defaults, so `normlab precompute` trains it too
 }
 
 

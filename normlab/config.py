@@ -110,17 +110,3 @@ LIMITS: dict[str, tuple[float, float]] = {
     "threads": (0, 256),
 }
 
-FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-
-
-# The app's cadence: every run, short or long, draws about the same number of points.
-SNAPSHOTS_PER_RUN = 30  # per-layer snapshots (and evaluations) per run, whatever its length
-
-
-def with_cadence(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with snapshot and evaluation spacing set from its steps (300 steps -> every 10)."""
-    every = max(1, round(cfg.steps / SNAPSHOTS_PER_RUN))
-    return dataclasses.replace(cfg, record_every=every, eval_every=every)
-
-
-DEFAULT_CONFIG = with_cadence(TrainConfig())  # the app's experiment before a control moves

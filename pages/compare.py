@@ -8,9 +8,9 @@ import streamlit as st
 import appkit
 from normlab import plots
 from normlab.config import ConfigError
+from normlab.defaults import COMPARED_NORMS
 from normlab.lessons import convergence
 from normlab.registry import NORMS
-from normlab.runcache import COMPARED_NORMS
 
 appkit.page_setup(__file__)
 st.title("Compare norms")
