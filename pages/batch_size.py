@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import lesson_plots as lp
 from normlab.lessons import claims
+from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 

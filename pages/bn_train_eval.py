@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import appkit
-from normlab import lesson_plots as lp
 from normlab.lessons.batch_size import BATCH_SIZE_QUICK
 from normlab.lessons.train_eval import momentum_label
+from normlab.plots import lessons as lp
 
 MOMENTUMS = {momentum_label(m): m for m in (0.001, 0.01, 0.1, 0.5, None)}
 

@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import lesson_plots as lp
 from normlab.lessons import claims
+from normlab.plots import lessons as lp
 
 LINK_TEXT = {"convergence": "Compare norms, loss by step"}  # otherwise "the <title> lesson"
 HOW = {

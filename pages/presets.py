@@ -3,9 +3,9 @@
 import streamlit as st
 
 import appkit
-from normlab import lesson_plots as lp
 from normlab import plots
 from normlab.lessons import presets
+from normlab.plots import lessons as lp
 
 
 def draw(name: str, frames: dict) -> None:

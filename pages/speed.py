@@ -4,8 +4,8 @@ import streamlit as st
 import torch
 
 import appkit
-from normlab import lesson_plots as lp
 from normlab.lessons import claims
+from normlab.plots import lessons as lp
 
 SIZES = ["64x64", "256x256", "1024x256", "2048x1024", "4096x1024", "8192x2048"]
 

@@ -175,7 +175,7 @@ def test_biased_variance_averages_n_minus_1_over_n_and_running_var_the_truth():
 def test_depth_sweep_makes_vanishing_and_exploding_visible_at_step_0():
     base = TrainConfig(width=16, steps=2, eval_every=1, record_every=2)
     summary, layers = depth_sweep(norms=("none", "layer"), depths=(6,), gains=(0.5, 2.0),
-                                    base=base)
+                                  base=base)
     assert list(summary.columns) == list(DEPTH_SUMMARY_COLUMNS)
     assert list(layers.columns) == list(DEPTH_LAYER_COLUMNS)
     assert len(summary) == 4 and len(layers) == 4 * 6
@@ -265,7 +265,7 @@ def test_a_failing_implementation_is_recorded_as_unavailable(monkeypatch):
 
     monkeypatch.setattr(speed, "_speed_layer", no_compiler)
     times, ratios = time_norms(sizes=((8, 16),), norms=("layer", "rms"),
-                                 implementations=("torch", "torch.compile"), repeats=1)
+                               implementations=("torch", "torch.compile"), repeats=1)
     compiled = times[times["implementation"] == "torch.compile"]
     assert compiled["status"].str.startswith("unavailable: RuntimeError").all()
     assert compiled["median_ms"].isna().all()
@@ -477,7 +477,7 @@ def test_check_claim_runs_the_experiment_and_judges_it():
 def test_check_claim_passes_progress_and_stop_to_sweeps():
     fractions = []
     verdict = check_claim("bn_robust_to_batch_size", base=TINY, examples=32,
-                            progress=fractions.append, should_stop=lambda: len(fractions) >= 1)
+                          progress=fractions.append, should_stop=lambda: len(fractions) >= 1)
     assert len(verdict.outcome_frame) == 1
     with pytest.raises(ValueError, match="unknown claim"):
         check_claim("norms are magic")

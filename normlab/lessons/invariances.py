@@ -23,9 +23,9 @@ TRANSFORMATIONS = (
 )
 RESCALINGS = tuple(t for t in TRANSFORMATIONS if t.endswith("rescaling"))
 RESCALED = {"weight matrix rescaling": "the whole weight matrix",
-             "weight vector rescaling": "one unit's weight vector",
-             "dataset rescaling": "the whole dataset",
-             "single example rescaling": "one example"}
+            "weight vector rescaling": "one unit's weight vector",
+            "dataset rescaling": "the whole dataset",
+            "single example rescaling": "one example"}
 
 # What the papers say: True = the norm's output does not change under the transformation.
 PAPER_TABLE: dict[str, dict[str, bool]] = {
@@ -102,7 +102,7 @@ def invariance_table(
                                  invariant=invariant, paper_invariant=paper,
                                  matches_paper=invariant == paper))
     return frame(rows, ("norm", "transformation", "max_change", "invariant", "paper_invariant",
-                         "matches_paper"))
+                        "matches_paper"))
 
 
 def _plain_norm(norm: str, features: int, affine: bool) -> nn.Module:
@@ -117,5 +117,5 @@ def _plain_norm(norm: str, features: int, affine: bool) -> nn.Module:
 def paper_table() -> pd.DataFrame:
     """PAPER_TABLE as a tidy frame: norm, transformation, paper_invariant."""
     return frame([dict(norm=n, transformation=t, paper_invariant=v)
-                   for n, row in PAPER_TABLE.items() for t, v in row.items()],
-                  ("norm", "transformation", "paper_invariant"))
+                  for n, row in PAPER_TABLE.items() for t, v in row.items()],
+                 ("norm", "transformation", "paper_invariant"))
