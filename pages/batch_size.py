@@ -38,7 +38,7 @@ if not norms or not batch_sizes:
     st.info("Pick at least one norm and one batch size, then run the sweep.")
     st.stop()
 runs = len(norms) * len(batch_sizes) * seeds
-frame, complete = appkit.sweep(
+frame = appkit.sweep(
     "batch_size_sweep", key="batch_size", label=f"Training {runs} networks",
     norms=tuple(norms), batch_sizes=tuple(sorted(batch_sizes)), seeds=tuple(range(seeds)),
     examples=examples)

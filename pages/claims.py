@@ -78,8 +78,8 @@ for claim in claims.CLAIMS:
         st.button("Run the experiment", key=f"claim_run_{claim.id}", type="primary",
                   icon=":material/play_arrow:", on_click=request, args=(claim.id,))
         if claim.id in st.session_state.get("claims_run", set()):
-            verdict, complete = appkit.sweep("check_claim", key=f"claim_{claim.id}",
-                                             label="Running the experiment", claim_id=claim.id)
+            verdict = appkit.sweep("check_claim", key=f"claim_{claim.id}",
+                                   label="Running the experiment", claim_id=claim.id)
             if verdict is not None:
                 show_verdict(verdict)
                 outcome(claim.id, verdict.outcome_frame)

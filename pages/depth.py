@@ -39,7 +39,7 @@ if not (norms and depths and gains):
     st.info("Pick at least one norm, one depth and one init gain, then run the sweep.")
     st.stop()
 runs = len(norms) * len(depths) * len(gains)
-result, complete = appkit.sweep(
+result = appkit.sweep(
     "depth_sweep", key="depth", label=f"Training {runs} networks", norms=tuple(norms),
     depths=tuple(sorted(depths)), gains=tuple(sorted(gains)),
     base=DEPTH_QUICK.replace(steps=steps, activation=activation))

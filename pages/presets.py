@@ -46,8 +46,8 @@ for name, preset in presets.PRESETS.items():
                      icon=":material/play_arrow:"):
             st.session_state.setdefault("presets_run", set()).add(name)
         if name in st.session_state.get("presets_run", set()):
-            frames, complete = appkit.sweep("run_preset", key=f"preset_{name}",
-                                            label="Training the miniature", name=name)
+            frames = appkit.sweep("run_preset", key=f"preset_{name}",
+                                  label="Training the miniature", name=name)
             if frames is not None and all(len(frame) for frame in frames.values()):
                 st.success(f"**This run shows:** {presets.what_the_run_shows(name, frames)}",
                            icon=":material/flag:")

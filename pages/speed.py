@@ -45,7 +45,7 @@ if not sizes or not chosen:
     st.info("Pick at least one size and one implementation.")
     st.stop()
 shapes = tuple(tuple(int(n) for n in size.split("x")) for size in sizes)
-timings, complete = appkit.sweep(
+timings = appkit.sweep(
     "time_norms", key="speed", label="Timing batch, layer and RMS norm",
     attempt=st.session_state.get("speed_attempt", 0),
     sizes=tuple(sorted(shapes, key=lambda s: s[0] * s[1])), implementations=chosen,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from apptest_helpers import figures, texts, values
+from run_helpers import finished_run
 from streamlit.testing.v1 import AppTest
 
 import appkit
 from normlab.config import LIMITS, TrainConfig
-from normlab.engine import Run
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["pages/home.py", "pages/concepts.py", "pages/live_lab.py", "pages/compare.py",
@@ -74,15 +74,6 @@ def test_a_run_over_budget_has_its_steps_cut_with_a_note():
 
 
 # --- the shared store and the training gate ---------------------------------------------------
-
-def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
-    """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
-    run = Run(cfg, status=status)
-    for i, loss in enumerate(losses):
-        run._metrics.append(step=10 * i, examples=0, train_loss=loss, train_accuracy=0.0,
-                            val_loss=loss, val_accuracy=1 - loss / 3, wall_time=0.1 * i)
-    return run
-
 
 def test_the_store_keeps_finished_runs_and_forgets_the_oldest():
     store = appkit.RunStore(capacity=2)

@@ -5,11 +5,12 @@ import math
 import pandas as pd
 import pytest
 import torch
+from run_helpers import finished_run
 from torch import nn
 
 from normlab import train
 from normlab.config import TrainConfig
-from normlab.engine import Run, evaluate
+from normlab.engine import evaluate
 from normlab.lessons import LESSON_KEYS, concepts, invariances, speed
 from normlab.lessons._common import fit
 from normlab.lessons.batch_dependence import batch_dependence
@@ -392,15 +393,6 @@ def test_verdict_bn_speeds_convergence_both_ways():
     assert verdict_bn_speeds_convergence(mixed).verdict == holds_only_when(
         "the learning rate is 1")
 
-
-
-def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
-    """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
-    run = Run(cfg, status=status)
-    for i, loss in enumerate(losses):
-        run._metrics.append(step=10 * i, examples=0, train_loss=loss, train_accuracy=0.0,
-                            val_loss=loss, val_accuracy=1 - loss / 3, wall_time=0.1 * i)
-    return run
 
 
 def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
