@@ -20,27 +20,14 @@ import re
 import sys
 import time
 import typing
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from normlab import __version__, runcache
+from normlab import __version__, lessons, runcache
 from normlab.config import LIMITS, ConfigError, TrainConfig
 from normlab.engine import Run, stream, train
-from normlab.lessons import (
-    LESSON_KEYS,
-    batch_dependence,
-    batch_size,
-    claims,
-    concepts,
-    convergence,
-    depth,
-    invariances,
-    presets,
-    speed,
-    train_eval,
-)
+from normlab.lessons import LESSON_KEYS, claims, presets
 
 FIELDS = tuple(spec.name for spec in dataclasses.fields(TrainConfig))
 DEFAULTS = TrainConfig()
@@ -248,28 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- lessons, claims and presets: normlab.lessons, by lesson key -----------------------------
-def _worked_example() -> dict[str, pd.DataFrame]:
-    """The Concepts lesson at its defaults: the example batch and each norm's output for it."""
-    batch = concepts.example_batch(0)
-    outputs = concepts.worked_example(batch, gain=1.0, shift=0.0, batches_seen=10)
-    named = {"batch": batch, **{name.lower().replace(" (", "_").strip(")").replace(" ", "_"): frame
-                                for name, frame in outputs.items()}}
-    return {name: frame.rename_axis("example").reset_index() for name, frame in named.items()}
-
-
-LESSON_EXPERIMENTS: dict[str, Callable[[], dict[str, pd.DataFrame]]] = {  # key -> its frames
-    "batch_size": lambda: {"batch_size": batch_size.batch_size_sweep()},
-    "batch_dependence": lambda: batch_dependence.batch_dependence()._asdict(),
-    "train_eval": lambda: {"running_stats": train_eval.running_stats_trace(),
-                           "biased_vs_unbiased": train_eval.biased_vs_unbiased()},
-    "depth": lambda: depth.depth_sweep()._asdict(),
-    "invariances": lambda: {"invariances": invariances.invariance_table()},
-    "speed": lambda: speed.time_norms()._asdict(),
-    "convergence": lambda: {"convergence": convergence.convergence_sweep()},
-    "concepts": lambda: _worked_example(),
-}
-
-
 def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
     """Print each frame (shortened) and, with `out`, write it as out/NAME.csv."""
     if out is not None:
@@ -282,7 +247,7 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 
 
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    write_frames(LESSON_EXPERIMENTS[args.name](), args.out)
+    write_frames(lessons.run_lesson(args.name), args.out)
     return 0
 
 

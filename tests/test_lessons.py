@@ -11,7 +11,7 @@ from torch import nn
 from normlab import train
 from normlab.config import TrainConfig
 from normlab.engine import evaluate
-from normlab.lessons import LESSON_KEYS, concepts, invariances, speed
+from normlab.lessons import LESSON_KEYS, concepts, invariances, run_lesson, speed
 from normlab.lessons._common import fit
 from normlab.lessons.batch_dependence import batch_dependence
 from normlab.lessons.batch_size import BATCH_SIZE_COLUMNS, batch_size_sweep
@@ -435,6 +435,14 @@ def test_a_batch_too_small_to_normalise_is_a_clear_error(rows, columns):
     with pytest.raises(concepts.BatchTooSmallError, match="at least 2 examples"):
         concepts.worked_example(batch, gain=1.0, shift=0.0, batches_seen=1)
     assert issubclass(concepts.BatchTooSmallError, ValueError)
+
+
+def test_the_concepts_lesson_runs_by_its_key_and_an_unknown_key_is_refused():
+    frames = run_lesson("concepts")
+    assert list(frames) == ["batch", "batchnorm_train", "batchnorm_eval", "layernorm", "rmsnorm"]
+    assert all(len(frame) == 4 for frame in frames.values())
+    with pytest.raises(ValueError, match="unknown lesson"):
+        run_lesson("Batch size")
 
 
 # --- presets: what a run shows --------------------------------------------------------------
