@@ -3,6 +3,7 @@
 New code imports the lesson module itself (`from normlab.lessons import depth`).
 """
 # ruff: noqa: F401
+from normlab.lessons._common import QUICK, Progress, ShouldStop
 from normlab.lessons.batch_dependence import BatchDependence, batch_dependence
 from normlab.lessons.batch_size import (
     BATCH_SIZE_COLUMNS,
