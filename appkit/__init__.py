@@ -9,7 +9,6 @@ names re-exported here; each lives in one module of this package:
              train_live, last_run, cached_run
     sweeps   the lessons' experiments, cached for every session, with progress and Stop
     show     chart, downloads, outcome boxes, describe_change, tagged
-    _moving  the lessons' computations, on their way into normlab (issue 9)
 
 A page calls `page_setup(__file__)` first, `sidebar()` for the experiment's TrainConfig,
 `train_live` or `get_or_train` for a Run, and the plot builders in normlab.plots for figures.
@@ -17,13 +16,6 @@ The limits below are copies: to change one in a test, patch `appkit.limits`, whi
 reads at call time.
 """
 
-from appkit._moving import (
-    convergence_summary,
-    example_batch,
-    steps_to,
-    with_margins,
-    worked_example,
-)
 from appkit.limits import (
     BUDGET_SECONDS,
     HARD_LIMIT_SECONDS,
@@ -33,7 +25,7 @@ from appkit.limits import (
     estimated_seconds,
     within_budget,
 )
-from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson
+from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson, page_title
 from appkit.runs import (
     LIVE_RUN_KEY,
     RunStore,
@@ -62,17 +54,17 @@ from appkit.sidebar import (
 )
 from appkit.sweeps import _experiment, _Interrupted, experiment, sweep
 from appkit.url import CHOICES, INTEGER_FIELDS, URL_FIELDS, config_from_query, config_to_query
-from normlab.config import DEFAULT_CONFIG, with_cadence  # as pages and tests have used them
+from normlab.defaults import DEFAULT_CONFIG, with_cadence  # as pages and tests have used them
 
 __all__ = [
     "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
     "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
     "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
     "TrainingGate", "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
-    "config_from_query", "config_to_query", "convergence_summary", "current_config", "default",
-    "describe_change", "downloads", "estimated_seconds", "example_batch", "experiment",
+    "config_from_query", "config_to_query", "current_config", "default",
+    "describe_change", "downloads", "estimated_seconds", "experiment",
     "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",
-    "page_for_lesson", "page_setup", "run_store", "set_config", "show_outcome",
-    "show_url_notes", "sidebar", "steps_to", "sweep", "tagged", "train_live", "training_gate",
-    "warm_up", "with_cadence", "with_margins", "within_budget", "worked_example",
+    "page_for_lesson", "page_title", "page_setup", "run_store", "set_config", "show_outcome",
+    "show_url_notes", "sidebar", "sweep", "tagged", "train_live", "training_gate",
+    "warm_up", "with_cadence", "within_budget",
 ]

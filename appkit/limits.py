@@ -10,7 +10,8 @@ import dataclasses
 import math
 import os
 
-from normlab.config import TrainConfig, with_cadence
+from normlab.config import TrainConfig
+from normlab.defaults import with_cadence
 
 # Caps. A run's cost is estimated from measurements on one CPU thread (see `estimated_seconds`).
 BUDGET_SECONDS = 30.0

@@ -31,7 +31,8 @@ SECTIONS: dict[str, list[Page]] = {
         Page("pages/live_lab.py", "Live lab", ":material/science:",
              "Train one network and watch its loss, layer distributions and gradients live."),
         Page("pages/compare.py", "Compare norms", ":material/compare_arrows:",
-             "No norm, BatchNorm, LayerNorm and RMSNorm from the same seed, side by side."),
+             "No norm, BatchNorm, LayerNorm and RMSNorm from the same seed, side by side.",
+             key="convergence"),  # the loss by step, per norm: which converges first
         Page("pages/inspector.py", "Layer inspector", ":material/layers:",
              "Step through a run's per-layer histograms, before and after the norm."),
     ],
@@ -74,6 +75,10 @@ def find_page(path: str) -> Page:
 
 
 def page_for_lesson(key: str) -> str | None:
-    """The page that teaches the library's lesson `key`, or None where no page does (the
-    convergence lesson is shown on Compare norms and in the claims, not on a page of its own)."""
+    """The page that teaches the library's lesson `key`, or None where no page does."""
     return next((page.path for page in PAGES if page.key == key), None)
+
+
+def page_title(path: str) -> str:
+    """The navigation title of the page at `path` (a link's text)."""
+    return find_page(path).title

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import streamlit as st
 
 from appkit import limits
-from normlab.config import DEFAULT_CONFIG, ConfigError, TrainConfig
+from normlab.config import ConfigError, TrainConfig
+from normlab.defaults import DEFAULT_CONFIG
 from normlab.engine import Run, stream
 from normlab.plots import norm_label
 from normlab.runcache import RunCache, default_cache

@@ -16,9 +16,9 @@ from appkit import limits
 from appkit.limits import estimated_seconds, within_budget
 from appkit.runs import active_trainings
 from appkit.url import CHOICES, URL_FIELDS, config_from_query, config_to_query
-from normlab.config import DEFAULT_CONFIG, LIMITS, TrainConfig, with_cadence
+from normlab.config import LIMITS, TrainConfig
+from normlab.defaults import DEFAULT_CONFIG, START_HERE, with_cadence
 from normlab.plots import norm_label
-from normlab.runcache import DEEP_SIGMOID
 
 
 def _key(field: str) -> str:
@@ -168,5 +168,5 @@ def go_to(page: str, cfg: TrainConfig | None = None, autostart: bool = False) ->
 
 PRESETS: dict[str, TrainConfig] = {
     # Ioffe & Szegedy's setting in small: a deep sigmoid MLP whose inputs drift without a norm.
-    "deep_sigmoid": DEEP_SIGMOID,  # in normlab, so `normlab precompute` trains it too
+    "deep_sigmoid": START_HERE,  # in normlab.defaults, so `normlab precompute` trains it too
 }

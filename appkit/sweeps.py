@@ -59,15 +59,16 @@ def _run_again(key: str) -> None:
 
 
 def sweep(name: str, /, key: str, label: str, attempt: int = 0,
-          **arguments) -> tuple[object, bool]:
+          **arguments) -> object:
     """A long experiment of normlab.experiments (one that takes progress and should_stop),
     computed once for every session that asks the same, behind a progress bar and a Stop button.
 
-    Returns (result, complete). A Stop click reruns the page; the sweep in flight notices at its
-    next progress report (between two runs), returns what it finished and re-raises the rerun, so
-    the page then shows those runs (complete=False) until the arguments change or "Run again" is
-    pressed. A partial result is never cached. One training per session (shared with
-    train_live); a sweep not yet cached waits for one of the server's training slots.
+    Returns the result (None if stopped before a run finished). A Stop click reruns the page;
+    the sweep in flight notices at its next progress report (between two runs), returns what it
+    finished and re-raises the rerun, so the page then shows those runs, with a note that it was
+    stopped, until the arguments change or "Run again" is pressed. A partial result is never
+    cached. One training per session (shared with train_live); a sweep not yet cached waits for
+    one of the server's training slots.
     """
     partials = st.session_state.setdefault("_partial_sweeps", {})  # a plain dict: see below
     signature = f"{name}:{attempt}:{arguments!r}"
@@ -85,7 +86,7 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
                         icon=":material/stop_circle:")
                 st.button("Run again", key=f"again_{key}", on_click=_run_again, args=(key,),
                           icon=":material/replay:")
-            return (partial if saved_signature == signature else None), False
+            return partial if saved_signature == signature else None
         if signature not in _finished_sweeps():
             ticket = gate.join()
             while (ahead := gate.try_enter(ticket)) > 0:
@@ -119,7 +120,7 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
             raise interrupted[0] from None
         _finished_sweeps().add(signature)
         notice.empty()
-        return result, True
+        return result
     finally:  # no Streamlit calls here: after a stop they would raise again
         if entered:
             gate.release()

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from appkit.limits import within_budget
 from normlab import config as C
-from normlab.config import DEFAULT_CONFIG, LIMITS, TrainConfig, with_cadence
+from normlab.config import LIMITS, TrainConfig
+from normlab.defaults import DEFAULT_CONFIG, with_cadence
 from normlab.registry import NORMS
 
 URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "activation", "norm_position",

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from normlab.config import DEFAULT_CONFIG
+from normlab.defaults import DEFAULT_CONFIG
 from normlab.engine import prepare
 from normlab.recorder import Recorder
 

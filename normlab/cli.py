@@ -1,8 +1,8 @@
 """The command line: `normlab train` runs one config, `normlab sweep` runs a grid of them.
 
 Every TrainConfig field is an option (`batch_size` -> `--batch-size`), built from the dataclass
-itself: its type, its default, its why-comment as the help text, its choices (config's tuple
-named after it, e.g. `norm` -> NORMS) and its range (config.LIMITS). A value is checked by
+itself: its type, its default, and from its metadata (config.knob) the help text and choices;
+its range comes from config.LIMITS. A value is checked by
 TrainConfig.validated(), so the CLI refuses exactly what the library refuses, as usage errors.
 """
 
@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import inspect
 import itertools
 import json
 import math
@@ -26,11 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from normlab import __version__, config, experiments, runcache
+from normlab import __version__, lessons, runcache
 from normlab.config import LIMITS, ConfigError, TrainConfig
 from normlab.engine import Run, stream, train
+from normlab.lessons import LESSON_KEYS, claims, presets
 
-FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+FIELDS = tuple(spec.name for spec in dataclasses.fields(TrainConfig))
 DEFAULTS = TrainConfig()
 FRAMES = ("metrics", "layer_stats", "histograms", "gradients")  # one CSV each in `train --out`
 SWEEP_ALIASES = {"seed": ["--seeds"]}  # `--seeds 0,1,2` reads better in a grid
@@ -43,19 +43,17 @@ def option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+SPECS = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
+
+
 def choices_for(name: str) -> tuple[str, ...] | None:
-    """The allowed values of a text field: config's tuple named after it (norm -> NORMS)."""
-    allowed = getattr(config, f"{name.upper()}S", None)
-    return tuple(allowed) if allowed is not None else None
+    """The allowed values of a text field, from its metadata (config.knob); None for a number."""
+    return SPECS[name].metadata["choices"]
 
 
-def field_comments() -> dict[str, str]:
-    """The why-comment written after each TrainConfig field, used as its --help text."""
-    try:
-        source = inspect.getsource(TrainConfig)
-    except (OSError, TypeError):  # no source shipped: options still work, with less help
-        return {}
-    return dict(re.findall(r"^\s+(\w+): [^#\n]*#\s*(.+)$", source, flags=re.M))
+def help_for(name: str) -> str:
+    """Why the field's default is what it is, from its metadata (config.knob); may be empty."""
+    return SPECS[name].metadata["help"]
 
 
 def _base_type(name: str) -> tuple[type, bool]:
@@ -143,7 +141,6 @@ def add_config_options(parser: argparse.ArgumentParser, lists: bool) -> None:
     title = "run (each option takes a comma list; the grid is every combination)" if lists \
         else "run"
     group = parser.add_argument_group(title)
-    comments = field_comments()
     for name in FIELDS:
         allowed, default = choices_for(name), getattr(DEFAULTS, name)
         if lists:
@@ -157,7 +154,7 @@ def add_config_options(parser: argparse.ArgumentParser, lists: bool) -> None:
             else (lambda text, n=name: parse_value(n, text)),
             default=[default] if lists else default,
             metavar=metavar,
-            help=_help(name, comments.get(name, ""), lists),
+            help=_help(name, help_for(name), lists),
         )
 
 
@@ -209,11 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the app's cache folder (default: $NORMLAB_CACHE_DIR, else ~/.cache/normlab)")
     lesson_parser = commands.add_parser(
         "lesson", help="run one lesson's experiment with its defaults; write its frames",
-        description="Run the experiment behind one lesson page with the page's defaults and "
-        "write each frame it returns as CSV into --out.",
+        description="Run the experiment behind one lesson (normlab.lessons) with its defaults "
+        "and write each frame it returns as CSV into --out.",
     )
     lesson_parser.set_defaults(handler=lesson_command, subparser=lesson_parser)
-    lesson_parser.add_argument("name", choices=tuple(LESSON_EXPERIMENTS))
+    lesson_parser.add_argument("name", choices=LESSON_KEYS, metavar="LESSON",
+                               help=f"one of {', '.join(LESSON_KEYS)}")
     lesson_parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the CSVs")
 
     claims_parser = commands.add_parser(
@@ -223,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims_parser.set_defaults(handler=claims_command, subparser=claims_parser)
     claims_parser.add_argument("ids", nargs="*", metavar="CLAIM",
                                help=f"claims to check (default: all): "
-                               f"{', '.join(experiments.CLAIMS_BY_ID)}")
+                               f"{', '.join(claims.CLAIMS_BY_ID)}")
     claims_parser.add_argument("--out", type=Path, metavar="DIR",
                                help="folder for each claim's outcome CSV")
 
@@ -232,21 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scaled-down version of a figure from a normalization paper.",
     )
     preset_parser.set_defaults(handler=preset_command, subparser=preset_parser)
-    preset_parser.add_argument("name", choices=tuple(experiments.PRESETS))
+    preset_parser.add_argument("name", choices=tuple(presets.PRESETS))
     preset_parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the CSVs")
     return parser
 
 
-# --- lessons, claims and presets: the experiments behind the app's lesson pages -------------
-LESSON_EXPERIMENTS = {
-    "batch-size": experiments.batch_size_sweep,
-    "batch-dependence": experiments.batch_dependence,
-    "running-stats": experiments.running_stats_trace,
-    "biased-variance": experiments.biased_vs_unbiased,
-    "depth": experiments.depth_sweep,
-    "invariances": experiments.invariance_table,
-    "speed": experiments.time_norms,
-}
+# --- lessons, claims and presets: normlab.lessons, by lesson key -----------------------------
 
 
 def out_folder_ready(out: Path | None, command: str) -> bool:
@@ -283,23 +272,21 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not out_folder_ready(args.out, "lesson"):
         return 1
-    result = LESSON_EXPERIMENTS[args.name]()  # a frame, or a named tuple of frames
-    frames = result._asdict() if hasattr(result, "_asdict") else {args.name: result}
-    write_frames(frames, args.out)
+    write_frames(lessons.run_lesson(args.name), args.out)
     return 0
 
 
 def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    unknown = [claim for claim in args.ids if claim not in experiments.CLAIMS_BY_ID]
+    unknown = [claim for claim in args.ids if claim not in claims.CLAIMS_BY_ID]
     if unknown:
         parser.error(f"unknown claim {', '.join(unknown)}; choose from "
-                     f"{', '.join(experiments.CLAIMS_BY_ID)}")
-    ids = args.ids or list(experiments.CLAIMS_BY_ID)
+                     f"{', '.join(claims.CLAIMS_BY_ID)}")
+    ids = args.ids or list(claims.CLAIMS_BY_ID)
     if not out_folder_ready(args.out, "claims"):
         return 1
     for claim_id in ids:
-        verdict = experiments.check_claim(claim_id)
-        print(f"{experiments.CLAIMS_BY_ID[claim_id].text}\n  -> {verdict.verdict}: "
+        verdict = claims.check_claim(claim_id)
+        print(f"{claims.CLAIMS_BY_ID[claim_id].text}\n  -> {verdict.verdict}: "
               f"{verdict.explanation}")
         if args.out is not None:
             verdict.outcome_frame.to_csv(args.out / f"{claim_id}.csv", index=False)
@@ -307,11 +294,11 @@ def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 def preset_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    preset = experiments.PRESETS[args.name]
+    preset = presets.PRESETS[args.name]
     if not out_folder_ready(args.out, "preset"):
         return 1
     print(f"{preset.paper}, {preset.figure}: {preset.paper_says}\nWe run: {preset.we_run}")
-    write_frames(experiments.run_preset(args.name), args.out)
+    write_frames(presets.run_preset(args.name), args.out)
     return 0
 
 

@@ -17,37 +17,53 @@ NORM_POSITIONS = ("before", "after")
 DEVICES = ("cpu", "cuda")
 
 
+def knob(default, why: str, choices: tuple[str, ...] | None = None):
+    """A TrainConfig field: its default, why it is that (the CLI's --help), its allowed values."""
+    return dataclasses.field(default=default, metadata={"help": why, "choices": choices})
+
+
 class ConfigError(ValueError):
     """A configuration that cannot train, with a message that says why and what to do."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a run. Two equal configs give the same numbers (on one device)."""
+    """Everything that decides a run. Two equal configs give the same numbers (on one device).
 
-    norm: str = "batch"  # one of registry.NORMS: none, batch, layer, rms, group, dyt
-    dataset: str = "digits"  # real 8x8 handwriting; the 2-D toy sets show what LN does to radius
-    model: str = "mlp"  # mlp, or cnn (image datasets only) where BN and LN truly differ
-    depth: int = 6  # hidden layers: deep enough that un-normalised activations drift
-    width: int = 64  # units per hidden layer (channels for the cnn)
-    activation: str = "relu"
-    norm_position: str = "before"  # norm before the activation (Ioffe & Szegedy) or after it
-    init: str = "kaiming"  # kaiming suits relu; xavier suits tanh/sigmoid; normal is std 1
-    init_gain: float = 1.0  # multiplies every initial weight: >1 explodes, <1 vanishes
-    batch_size: int = 64
-    lr: float = 0.05
-    optimizer: str = "momentum"  # sgd, momentum (0.9) or adam
-    steps: int = 300  # a few seconds on a laptop CPU
-    seed: int = 0  # same seed, same initial weights and batches whatever the norm
-    bn_momentum: float | None = 0.1  # weight of the new batch in BN's running stats; None averages
-    n_samples: int = 2000  # synthetic datasets only; digits has 1797
-    noise: float = 0.1  # synthetic datasets only: std of the Gaussian jitter
-    val_fraction: float = 0.25
-    eval_every: int = 10  # steps between validation points (a metrics row)
-    record_every: int = 10  # steps between per-layer snapshots (histograms, stats, gradients)
-    bins: int = 40  # histogram bins per layer and snapshot
-    threads: int = 1  # torch CPU threads for this run: a server trains many runs at once
-    device: str = "cpu"  # cuda runs there when torch sees a GPU
+    Each field is `knob(default, why, choices)`: the why is the CLI's help text, the choices
+    are what `validated()` and the CLI accept; numeric ranges are in LIMITS below.
+    """
+
+    norm: str = knob("batch", "one of registry.NORMS: none, batch, layer, rms, group, dyt",
+                     tuple(NORMS))
+    dataset: str = knob("digits", "real 8x8 handwriting; the 2-D toy sets show what LN does to "
+                        "radius", DATASETS)
+    model: str = knob("mlp", "mlp, or cnn (image datasets only) where BN and LN truly differ",
+                      MODELS)
+    depth: int = knob(6, "hidden layers: deep enough that un-normalised activations drift")
+    width: int = knob(64, "units per hidden layer (channels for the cnn)")
+    activation: str = knob("relu", "", ACTIVATIONS)
+    norm_position: str = knob("before", "norm before the activation (Ioffe & Szegedy) or after "
+                              "it", NORM_POSITIONS)
+    init: str = knob("kaiming", "kaiming suits relu; xavier suits tanh/sigmoid; normal is std 1",
+                     INITS)
+    init_gain: float = knob(1.0, "multiplies every initial weight: >1 explodes, <1 vanishes")
+    batch_size: int = knob(64, "")
+    lr: float = knob(0.05, "")
+    optimizer: str = knob("momentum", "sgd, momentum (0.9) or adam", OPTIMIZERS)
+    steps: int = knob(300, "a few seconds on a laptop CPU")
+    seed: int = knob(0, "same seed, same initial weights and batches whatever the norm")
+    bn_momentum: float | None = knob(0.1, "weight of the new batch in BN's running stats; None "
+                                     "averages")
+    n_samples: int = knob(2000, "synthetic datasets only; digits has 1797")
+    noise: float = knob(0.1, "synthetic datasets only: std of the Gaussian jitter")
+    val_fraction: float = knob(0.25, "")
+    eval_every: int = knob(10, "steps between validation points (a metrics row)")
+    record_every: int = knob(10, "steps between per-layer snapshots (histograms, stats, "
+                             "gradients)")
+    bins: int = knob(40, "histogram bins per layer and snapshot")
+    threads: int = knob(1, "torch CPU threads for this run: a server trains many runs at once")
+    device: str = knob("cpu", "cuda runs there when torch sees a GPU", DEVICES)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed, validated."""
@@ -55,14 +71,9 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Self, or a ConfigError that names the field, the value and what would work."""
-        _choice("norm", self.norm, tuple(NORMS))
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("model", self.model, MODELS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("init", self.init, INITS)
-        _choice("norm_position", self.norm_position, NORM_POSITIONS)
-        _choice("device", self.device, DEVICES)
+        for spec in dataclasses.fields(self):
+            if spec.metadata["choices"] is not None:
+                _choice(spec.name, getattr(self, spec.name), spec.metadata["choices"])
         for name, (lo, hi) in LIMITS.items():
             value = getattr(self, name)
             if not lo <= value <= hi:
@@ -110,17 +121,3 @@ LIMITS: dict[str, tuple[float, float]] = {
     "threads": (0, 256),
 }
 
-FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-
-
-# The app's cadence: every run, short or long, draws about the same number of points.
-SNAPSHOTS_PER_RUN = 30  # per-layer snapshots (and evaluations) per run, whatever its length
-
-
-def with_cadence(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with snapshot and evaluation spacing set from its steps (300 steps -> every 10)."""
-    every = max(1, round(cfg.steps / SNAPSHOTS_PER_RUN))
-    return dataclasses.replace(cfg, record_every=every, eval_every=every)
-
-
-DEFAULT_CONFIG = with_cadence(TrainConfig())  # the app's experiment before a control moves

@@ -8,6 +8,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from normlab.config import DATASETS
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -82,7 +84,7 @@ def load_dataset(
     elif name in SYNTHETIC:
         x, y = SYNTHETIC[name](n_samples, noise, rng)
     else:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     order = rng.permutation(len(y))
     n_val = max(1, int(round(len(y) * val_fraction)))
     val, train = order[:n_val], order[n_val:]
@@ -93,8 +95,6 @@ def load_dataset(
     as_y = lambda idx: torch.from_numpy(y[idx].astype(np.int64))  # noqa: E731
     return Dataset(name, as_x(train), as_y(train), as_x(val), as_y(val), int(y.max()) + 1)
 
-
-DATASET_NAMES = (*SYNTHETIC, "digits")
 
 
 class BatchStream:

@@ -121,7 +121,7 @@ class Setup(NamedTuple):
 
 def prepare(cfg: TrainConfig) -> Setup:
     """What a run of `cfg` starts from: the same data, initial weights and batches for every
-    consumer (the engine, the experiments), with torch's threads set.
+    consumer (the engine, the lessons), with torch's threads set.
 
     Raises:
         ConfigError: the config cannot train, or asks for a GPU that torch does not see.
@@ -136,6 +136,29 @@ def prepare(cfg: TrainConfig) -> Setup:
     optimizer = build_optimizer(cfg, model.parameters())
     return Setup(cfg, data, model, optimizer, BatchStream(len(data.y_train), cfg.batch_size,
                                                           cfg.seed))
+
+
+class Step(NamedTuple):
+    logits: torch.Tensor  # (B, classes)
+    loss: torch.Tensor  # the batch's mean cross-entropy
+    finite: bool  # False: the loss was NaN or infinite, and no update was made
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor) -> Step:
+    """One optimizer update on the batch (x, y): the only place a training step is written.
+
+    `stream` and the lessons that need the trained model (normlab.lessons) both call it, so a
+    change to how a step trains lands in every one of them.
+    """
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    if not torch.isfinite(loss):
+        return Step(logits, loss, False)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return Step(logits, loss, True)
 
 
 def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
@@ -183,21 +206,15 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
                 recorder.begin(step)
             index = batches.next()
             x, y = data.x_train[index], data.y_train[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
+            logits, loss, finite = train_step(model, optimizer, x, y)
+            if snapshot:
+                recorder.end()  # diverged: the exploded activations are the evidence
+            if not finite:
                 run.status, run.diverged_at = "diverged", step
                 run.message = _divergence_message(cfg, step, loss.item())
-                if snapshot:
-                    recorder.end()  # the exploded activations are the evidence
                 if seen:
                     log_metrics(step)  # the finite losses since the last row
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if snapshot:
-                recorder.end()
             run.step = step + 1
             losses += loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()

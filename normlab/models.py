@@ -11,7 +11,8 @@ from normlab import norms
 from normlab.config import TrainConfig
 from normlab.registry import build_norm
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+# The layer for each name in config.ACTIVATIONS (where the names are defined).
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
 class Block(nn.Module):
@@ -41,7 +42,7 @@ class MLP(nn.Module):
             Block(
                 nn.Linear(d_in, d_out),
                 build_norm(cfg.norm, d_out),
-                ACTIVATIONS[cfg.activation](),
+                ACTIVATION_LAYERS[cfg.activation](),
                 cfg.norm_position == "before",
             )
             for d_in, d_out in zip(widths[:-1], widths[1:])
@@ -70,7 +71,7 @@ class CNN(nn.Module):
             Block(
                 nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
                 build_norm(cfg.norm, (c_out, height, width)),
-                ACTIVATIONS[cfg.activation](),
+                ACTIVATION_LAYERS[cfg.activation](),
                 cfg.norm_position == "before",
             )
             for c_in, c_out in zip(chans[:-1], chans[1:])

@@ -14,7 +14,6 @@ from normlab import norms
 class NormEntry:
     """How one norm is built after a Linear (features) and after a Conv2d (images)."""
 
-    cls: type[nn.Module]
     label: str
     features: Callable[[int], nn.Module]  # input (N, D)
     images: Callable[[int, int, int], nn.Module]  # input (N, C, H, W), given C, H, W
@@ -26,26 +25,16 @@ def _groups(channels: int) -> int:
 
 
 NORMS: dict[str, NormEntry] = {
-    "none": NormEntry(
-        nn.Identity, "No norm", lambda d: nn.Identity(), lambda c, h, w: nn.Identity()
-    ),
-    "batch": NormEntry(
-        norms.BatchNorm1d, "BatchNorm", norms.BatchNorm1d, lambda c, h, w: norms.BatchNorm2d(c)
-    ),
-    "layer": NormEntry(
-        norms.LayerNorm, "LayerNorm", norms.LayerNorm, lambda c, h, w: norms.LayerNorm([c, h, w])
-    ),
-    "rms": NormEntry(
-        norms.RMSNorm, "RMSNorm", norms.RMSNorm, lambda c, h, w: norms.RMSNorm([c, h, w])
-    ),
+    "none": NormEntry("No norm", lambda d: nn.Identity(), lambda c, h, w: nn.Identity()),
+    "batch": NormEntry("BatchNorm", norms.BatchNorm1d, lambda c, h, w: norms.BatchNorm2d(c)),
+    "layer": NormEntry("LayerNorm", norms.LayerNorm, lambda c, h, w: norms.LayerNorm([c, h, w])),
+    "rms": NormEntry("RMSNorm", norms.RMSNorm, lambda c, h, w: norms.RMSNorm([c, h, w])),
     "group": NormEntry(
-        norms.GroupNorm,
         "GroupNorm",
         lambda d: norms.GroupNorm(_groups(d), d),
         lambda c, h, w: norms.GroupNorm(_groups(c), c),
     ),
     "dyt": NormEntry(
-        norms.DyT,
         "DyT",
         norms.DyT,
         lambda c, h, w: norms.DyT(c, channels_last=False),
@@ -54,6 +43,11 @@ NORMS: dict[str, NormEntry] = {
 
 # Norms whose training-mode output depends on the other examples in the batch.
 BATCH_DEPENDENT = frozenset({"batch"})
+
+
+def norm_label(name: str) -> str:
+    """How a norm is named to people: 'BatchNorm', 'No norm' (an unknown name as it is)."""
+    return NORMS[name].label if name in NORMS else str(name)
 
 
 def build_norm(name: str, features: int | tuple[int, int, int]) -> nn.Module:

@@ -1,6 +1,6 @@
 """Finished runs kept on disk, so a fresh server replays them instead of making a class wait.
 
-`normlab precompute` trains the app's starting experiments (`warm_configs`) into the folder,
+`normlab precompute` trains the app's starting experiments (defaults.warm_configs) into the folder,
 e.g. when a Docker image is built; the app's run store looks there when its memory has no run
 for a config and saves the runs it finishes, and the folder stays under `max_bytes` by dropping
 the least recently used. One file per config, named by a hash of the config and of normlab's
@@ -11,7 +11,6 @@ and torch's versions, so an upgrade never replays stale numbers. The file holds 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import io
 import json
@@ -28,26 +27,12 @@ import numpy as np
 import torch
 
 from normlab import __version__
-from normlab.config import DEFAULT_CONFIG, TrainConfig, with_cadence
+from normlab.config import TrainConfig
+from normlab.defaults import warm_configs
 from normlab.engine import Run, train
 from normlab.recorder import GRAD_COLUMNS, HIST_COLUMNS, STAT_COLUMNS, Table
 
 MAX_BYTES = 512 * 2**20  # a default run takes ~90 kB on disk
-
-# The home page's "Start here": Ioffe & Szegedy's setting in small, a deep sigmoid MLP whose
-# inputs drift without a norm.
-DEEP_SIGMOID = with_cadence(dataclasses.replace(
-    DEFAULT_CONFIG, norm="none", depth=20, activation="sigmoid", init="xavier"))
-COMPARED_NORMS = ("none", "batch", "layer", "rms")  # the Compare page's first selection
-
-
-def warm_configs() -> list[TrainConfig]:
-    """The runs a class opens first: the live lab's (and inspector's) default, the Compare page's
-    norms at that default, and "Start here" without a norm and with the BatchNorm it suggests."""
-    configs = [DEFAULT_CONFIG] + [dataclasses.replace(DEFAULT_CONFIG, norm=norm)
-                                  for norm in COMPARED_NORMS if norm != DEFAULT_CONFIG.norm]
-    return configs + [DEEP_SIGMOID, dataclasses.replace(DEEP_SIGMOID, norm="batch")]
-
 
 def cache_dir() -> Path:
     """$NORMLAB_CACHE_DIR, else normlab/ in the user's cache folder (~/.cache)."""

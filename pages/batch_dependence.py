@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
@@ -35,7 +35,7 @@ result = appkit.experiment("batch_dependence", norms=tuple(norms), batch_size=ba
                            trials=trials, seed=int(seed))
 
 if "layer" in norms:
-    verdict = experiments.verdict_ln_independent_of_batch_mates(result.summary)
+    verdict = claims.verdict_ln_independent_of_batch_mates(result.summary)
     st.info(f"**\"Layer norm's output for an example does not depend on its batch mates\"** — "
             f"{verdict.verdict}. {verdict.explanation}", icon=":material/gavel:")
 appkit.chart(st, lp.batch_dependence_boxes(result.outputs), key="bd_boxes", caption=(

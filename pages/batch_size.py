@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
@@ -38,14 +38,14 @@ if not norms or not batch_sizes:
     st.info("Pick at least one norm and one batch size, then run the sweep.")
     st.stop()
 runs = len(norms) * len(batch_sizes) * seeds
-frame, complete = appkit.sweep(
+frame = appkit.sweep(
     "batch_size_sweep", key="batch_size", label=f"Training {runs} networks",
     norms=tuple(norms), batch_sizes=tuple(sorted(batch_sizes)), seeds=tuple(range(seeds)),
     examples=examples)
 
 if frame is not None and len(frame):
     if "batch" in set(frame["norm"]):
-        verdict = experiments.verdict_bn_robust_to_batch_size(frame)
+        verdict = claims.verdict_bn_robust_to_batch_size(frame)
         st.info(f"**\"Batch norm is robust to the batch size\"** — {verdict.verdict}. "
                 f"{verdict.explanation}", icon=":material/gavel:")
     appkit.chart(st, lp.batch_size_curves(frame), key="bs_accuracy", caption=(

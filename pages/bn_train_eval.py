@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
-from normlab.experiments import momentum_label
+from normlab.lessons.batch_size import BATCH_SIZE_QUICK
+from normlab.lessons.train_eval import momentum_label
+from normlab.plots import lessons as lp
 
 MOMENTUMS = {momentum_label(m): m for m in (0.001, 0.01, 0.1, 0.5, None)}
 
@@ -63,7 +63,7 @@ st.write(f"At batch size 2 the variance used in training averaged **{small:.2f}*
 st.header("3. When the running averages lag")
 lag = pd.concat([
     appkit.experiment("batch_size_sweep", norms=("batch",), batch_sizes=(batch_size,),
-                      base=experiments.BATCH_SIZE_QUICK.replace(bn_momentum=momentum),
+                      base=BATCH_SIZE_QUICK.replace(bn_momentum=momentum),
                       examples=2048).assign(momentum=momentum_label(momentum))
     for momentum in momentums], ignore_index=True)
 finished = lag[lag["status"] == "finished"]

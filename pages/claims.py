@@ -3,19 +3,10 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.plots import lessons as lp
 
-LESSON_PAGES = {  # the lesson named in a claim: (page, link text)
-    experiments.LESSONS["batch_size"]: ("pages/batch_size.py", "the Batch size lesson"),
-    experiments.LESSONS["batch_dependence"]: ("pages/batch_dependence.py",
-                                              "the Batch dependence lesson"),
-    experiments.LESSONS["train_vs_eval"]: ("pages/bn_train_eval.py", "the Train vs eval lesson"),
-    experiments.LESSONS["depth"]: ("pages/depth.py", "the Depth lesson"),
-    experiments.LESSONS["invariances"]: ("pages/invariances.py", "the Invariances lesson"),
-    experiments.LESSONS["speed"]: ("pages/speed.py", "the Speed lesson"),
-    experiments.LESSONS["convergence"]: ("pages/compare.py", "Compare norms, loss by step"),
-}
+LINK_TEXT = {"convergence": "Compare norms, loss by step"}  # otherwise "the <title> lesson"
 HOW = {
     "bn_robust_to_batch_size": "Batch norm networks trained on the same 2048 digits at batch "
     "sizes 2 to 32; robust means every batch size within 3 points of the best accuracy.",
@@ -53,11 +44,11 @@ def outcome(claim_id: str, frame) -> None:
                                                                      format="%.1e")})
 
 
-def show_verdict(verdict: experiments.Verdict) -> None:
+def show_verdict(verdict: claims.Verdict) -> None:
     text = f"**Verdict: {verdict.verdict}.** {verdict.explanation}"
-    if verdict.verdict == experiments.HOLDS:
+    if verdict.verdict == claims.HOLDS:
         st.success(text, icon=":material/check_circle:")
-    elif verdict.verdict == experiments.DOES_NOT_HOLD:
+    elif verdict.verdict == claims.DOES_NOT_HOLD:
         st.error(text, icon=":material/cancel:")
     else:
         st.warning(text, icon=":material/rule:")
@@ -77,23 +68,23 @@ st.write(
     "not a proof; each card links to the lesson that shows why."
 )
 st.button("Run every experiment", key="claims_all", icon=":material/playlist_play:",
-          on_click=request, args=tuple(c.id for c in experiments.CLAIMS),
+          on_click=request, args=tuple(c.id for c in claims.CLAIMS),
           help="About 15 s in all on 2 CPU cores; results are shared with everyone.")
 
-for claim in experiments.CLAIMS:
+for claim in claims.CLAIMS:
     with st.container(border=True):
         st.subheader(f"“{claim.text}”")
         st.caption(f"How it is tested: {HOW.get(claim.id, claim.experiment.__name__)}")
         st.button("Run the experiment", key=f"claim_run_{claim.id}", type="primary",
                   icon=":material/play_arrow:", on_click=request, args=(claim.id,))
         if claim.id in st.session_state.get("claims_run", set()):
-            verdict, complete = appkit.sweep("check_claim", key=f"claim_{claim.id}",
-                                             label="Running the experiment", claim_id=claim.id)
+            verdict = appkit.sweep("check_claim", key=f"claim_{claim.id}",
+                                   label="Running the experiment", claim_id=claim.id)
             if verdict is not None:
                 show_verdict(verdict)
                 outcome(claim.id, verdict.outcome_frame)
-        if claim.page in LESSON_PAGES:
-            page, text = LESSON_PAGES[claim.page]
+        if (page := appkit.page_for_lesson(claim.lesson)) is not None:
+            text = LINK_TEXT.get(claim.lesson, f"the {appkit.page_title(page)} lesson")
             st.page_link(page, label=f"Why: {text}", icon=":material/school:")
         if claim.id in OUTCOME_LINK:
             st.page_link(OUTCOME_LINK[claim.id][0], label=OUTCOME_LINK[claim.id][1],

@@ -8,8 +8,9 @@ import streamlit as st
 import appkit
 from normlab import plots
 from normlab.config import ConfigError
+from normlab.defaults import COMPARED_NORMS
+from normlab.lessons import convergence
 from normlab.registry import NORMS
-from normlab.runcache import COMPARED_NORMS
 
 appkit.page_setup(__file__)
 st.title("Compare norms")
@@ -58,7 +59,7 @@ else:
 for problem in problems:
     st.error(problem, icon=":material/block:")
 if runs:
-    st.success(appkit.convergence_summary(runs), icon=":material/flag:")
+    st.success(convergence.convergence_summary(runs), icon=":material/flag:")
     metrics = pd.concat([appkit.tagged(r.metrics, n) for n, r in runs.items()])
     gradients = pd.concat([appkit.tagged(r.gradients, n) for n, r in runs.items()])
     by_step = plots.loss_curves(metrics, x="step", splits=("val",))

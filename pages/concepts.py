@@ -4,6 +4,7 @@ import streamlit as st
 
 import appkit
 from normlab import plots
+from normlab.lessons import concepts
 from normlab.registry import NORMS
 
 appkit.page_setup(__file__)
@@ -39,7 +40,7 @@ st.write("A batch of 4 examples with 3 features on very different scales. Edit a
 appkit.default("keep_concepts_seed", 0)
 seed = st.number_input("Batch seed", 0, 9999, step=1, key="keep_concepts_seed")
 if st.session_state.get("concepts_batch_seed") != seed:  # a new seed draws a fresh batch
-    st.session_state["concepts_batch"] = appkit.example_batch(seed)
+    st.session_state["concepts_batch"] = concepts.example_batch(seed)
     st.session_state["concepts_batch_seed"] = seed
 batch = st.data_editor(st.session_state["concepts_batch"], key=f"concepts_editor_{seed}",
                        width="stretch")
@@ -57,11 +58,15 @@ batches_seen = batches_col.slider("Training batches before eval", 1, 200,
                                   help="BatchNorm's running averages (momentum 0.1) are updated "
                                        "once per training batch; eval mode uses them.")
 
-outputs = appkit.worked_example(batch, gain, shift, batches_seen)
+try:
+    outputs = concepts.worked_example(batch, gain, shift, batches_seen)
+except concepts.BatchTooSmallError as error:
+    st.warning(str(error), icon=":material/warning:")
+    outputs = {}
 left, right = st.columns(2)
 for column, name in zip([left, right, left, right], outputs):
     column.markdown(f"**{name}**")
-    column.table(appkit.with_margins(outputs[name]).style.format("{:.2f}", na_rep=""))
+    column.table(concepts.with_margins(outputs[name]).style.format("{:.2f}", na_rep=""))
 st.caption(
     "With γ = 1 and β = 0: BatchNorm (train) gives every **column** mean 0 and std 1; LayerNorm "
     "gives every **row** mean 0 and std 1; RMSNorm gives every row a root mean square of 1 but "

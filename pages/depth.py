@@ -3,8 +3,9 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.lessons.depth import DEPTH_QUICK
+from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
@@ -38,15 +39,15 @@ if not (norms and depths and gains):
     st.info("Pick at least one norm, one depth and one init gain, then run the sweep.")
     st.stop()
 runs = len(norms) * len(depths) * len(gains)
-result, complete = appkit.sweep(
+result = appkit.sweep(
     "depth_sweep", key="depth", label=f"Training {runs} networks", norms=tuple(norms),
     depths=tuple(sorted(depths)), gains=tuple(sorted(gains)),
-    base=experiments.DEPTH_QUICK.replace(steps=steps, activation=activation))
+    base=DEPTH_QUICK.replace(steps=steps, activation=activation))
 
 if result is not None and len(result.summary):
     summary, layers = result.summary, result.layers
     if {"batch", "layer"} <= set(summary["norm"]):
-        verdict = experiments.verdict_ln_less_stable_than_bn(summary)
+        verdict = claims.verdict_ln_less_stable_than_bn(summary)
         st.info(f"**\"Layer norm stabilises very deep networks less well than batch norm\"** — "
                 f"{verdict.verdict} (at these settings). {verdict.explanation}",
                 icon=":material/gavel:")

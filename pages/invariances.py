@@ -3,8 +3,8 @@
 import streamlit as st
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 
 appkit.page_setup(__file__)
@@ -63,7 +63,7 @@ else:
                "eps show.",
                icon=":material/warning:")
 
-verdict = experiments.verdict_rms_invariant_to_rescaling(table)
+verdict = claims.verdict_rms_invariant_to_rescaling(table)
 st.info(f"**\"RMS norm is invariant to rescaling\"** — {verdict.verdict}. "
         f"{verdict.explanation}", icon=":material/gavel:")
 appkit.chart(st, lp.invariance_heatmap(table), key="inv_heatmap", caption=(

@@ -4,8 +4,8 @@ import streamlit as st
 import torch
 
 import appkit
-from normlab import experiments
-from normlab import lesson_plots as lp
+from normlab.lessons import claims
+from normlab.plots import lessons as lp
 
 SIZES = ["64x64", "256x256", "1024x256", "2048x1024", "4096x1024", "8192x2048"]
 
@@ -45,7 +45,7 @@ if not sizes or not chosen:
     st.info("Pick at least one size and one implementation.")
     st.stop()
 shapes = tuple(tuple(int(n) for n in size.split("x")) for size in sizes)
-timings, complete = appkit.sweep(
+timings = appkit.sweep(
     "time_norms", key="speed", label="Timing batch, layer and RMS norm",
     attempt=st.session_state.get("speed_attempt", 0),
     sizes=tuple(sorted(shapes, key=lambda s: s[0] * s[1])), implementations=chosen,
@@ -53,7 +53,7 @@ timings, complete = appkit.sweep(
 
 if timings is not None and len(timings.times):
     times, ratios = timings.times, timings.rms_over_layer
-    verdict = experiments.verdict_rms_cheaper_than_layer(ratios)
+    verdict = claims.verdict_rms_cheaper_than_layer(ratios)
     st.info(f"**\"RMS norm is cheaper to compute than layer norm\"** — {verdict.verdict} "
             f"(on this {device}). {verdict.explanation}", icon=":material/gavel:")
     native = ratios[ratios["implementation"] == "torch"]

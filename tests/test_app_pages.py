@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from apptest_helpers import figures, texts, values
+from run_helpers import finished_run
 from streamlit.testing.v1 import AppTest
 
 import appkit
 from normlab.config import LIMITS, TrainConfig
-from normlab.engine import Run
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["pages/home.py", "pages/concepts.py", "pages/live_lab.py", "pages/compare.py",
@@ -33,12 +33,14 @@ LESSON_PAGES = {"batch_size": "pages/batch_size.py",
                 "batch_dependence": "pages/batch_dependence.py",
                 "train_eval": "pages/bn_train_eval.py", "depth": "pages/depth.py",
                 "invariances": "pages/invariances.py", "speed": "pages/speed.py",
-                "concepts": "pages/concepts.py"}
+                "concepts": "pages/concepts.py",
+                "convergence": "pages/compare.py"}  # loss by step per norm: which converges first
 
 
-def test_each_lesson_key_opens_its_page_and_convergence_has_none():
-    assert {key: appkit.page_for_lesson(key) for key in LESSON_PAGES} == LESSON_PAGES
-    assert appkit.page_for_lesson("convergence") is None
+def test_each_lesson_key_opens_its_page():
+    from normlab.lessons import LESSON_KEYS
+
+    assert {key: appkit.page_for_lesson(key) for key in LESSON_KEYS} == LESSON_PAGES
     keyed = {page.path for page in appkit.PAGES if page.key is not None}
     assert keyed == set(LESSON_PAGES.values())  # home, the lab, claims, presets: no lesson key
 
@@ -95,16 +97,7 @@ def test_a_run_over_budget_has_its_steps_cut_with_a_note():
     assert cfg.steps < 100_000 and "steps cut" in notes[-1]
 
 
-# --- the shared store, the training gate, the summary sentence --------------------------------
-
-def finished_run(cfg: TrainConfig, losses: list[float], status: str = "finished") -> Run:
-    """A Run with a hand-written validation-loss curve, one evaluation every 10 steps."""
-    run = Run(cfg, status=status)
-    for i, loss in enumerate(losses):
-        run._metrics.append(step=10 * i, examples=0, train_loss=loss, train_accuracy=0.0,
-                            val_loss=loss, val_accuracy=1 - loss / 3, wall_time=0.1 * i)
-    return run
-
+# --- the shared store and the training gate ---------------------------------------------------
 
 def test_the_store_keeps_finished_runs_and_forgets_the_oldest():
     store = appkit.RunStore(capacity=2)
@@ -134,20 +127,6 @@ def test_the_gate_lets_in_at_most_its_limit_first_come_first():
     gate.release()
     assert gate.try_enter(third) == 1  # second is still ahead of it
     assert gate.try_enter(second) == 0
-
-
-def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
-    cfg = TrainConfig(steps=40)
-    runs = {"none": finished_run(cfg, [2.3, 2.3, 2.3, 2.2]),
-            "batch": finished_run(cfg, [2.3, 0.5, 0.3, 0.2]),
-            "layer": finished_run(cfg, [2.3, 1.5, 0.6, 0.4]),
-            "rms": finished_run(cfg, [2.3, float("nan")], status="diverged")}
-    runs["rms"].diverged_at = 12
-    summary = appkit.convergence_summary(runs)
-    assert "validation loss of 0.40 nats; BatchNorm got there first, at step 20, then " \
-           "LayerNorm (30)" in summary
-    assert "No norm never halved its starting validation loss in 40 steps" in summary
-    assert "RMSNorm diverged at step 12" in summary
 
 
 # --- every page -----------------------------------------------------------------------------
@@ -272,6 +251,14 @@ def test_concepts_example_follows_the_seed_and_the_norm_picker():
     assert at.table[0].value.to_numpy().tolist() != before
     at.radio(key="keep_concepts_norm").set_value("layer").run()
     assert any(title.startswith("LayerNorm") for title in figures(at))
+
+
+def test_an_empty_worked_example_is_a_warning_not_an_error():
+    at = open_page("pages/concepts.py")
+    at.session_state["concepts_batch"] = at.session_state["concepts_batch"].iloc[0:0]
+    at.run()  # as if every row had been deleted in the editor
+    assert not at.exception
+    assert "at least 2 examples" in texts(at.warning)
 
 
 def test_start_here_opens_the_live_lab_and_trains_the_preset():

@@ -9,7 +9,8 @@ import pytest
 import torch.nn.functional as F
 
 from normlab import budget
-from normlab.config import DEFAULT_CONFIG, TrainConfig
+from normlab.config import TrainConfig
+from normlab.defaults import DEFAULT_CONFIG
 from normlab.engine import prepare
 from normlab.recorder import Recorder
 

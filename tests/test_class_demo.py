@@ -22,9 +22,10 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
 
 import appkit
-from normlab import runcache
+from normlab import defaults, runcache
 from normlab.cli import main
-from normlab.config import DEFAULT_CONFIG, LIMITS, TrainConfig, with_cadence
+from normlab.config import LIMITS, TrainConfig
+from normlab.defaults import DEFAULT_CONFIG, with_cadence
 from normlab.engine import Run, stream, train
 from normlab.runcache import RunCache
 
@@ -109,14 +110,14 @@ def test_an_upgrade_of_torch_or_normlab_never_replays_old_numbers(tmp_path, monk
 
 
 def test_precompute_trains_what_the_app_opens_first():
-    warm = runcache.warm_configs()
+    warm = defaults.warm_configs()
     live_lab_default, notes = appkit.config_from_query({})
     assert warm[0] == live_lab_default == appkit.DEFAULT_CONFIG == DEFAULT_CONFIG
     assert not notes
     assert appkit.PRESETS["deep_sigmoid"] in warm  # the home page's "Start here"
     compared = {c.norm for c in warm if dataclasses.replace(c, norm=DEFAULT_CONFIG.norm)
                 == DEFAULT_CONFIG}
-    assert set(runcache.COMPARED_NORMS) <= compared
+    assert set(defaults.COMPARED_NORMS) <= compared
 
 
 def test_normlab_precompute_fills_the_folder_once(tmp_path, monkeypatch, capsys):

@@ -15,6 +15,7 @@ import pytest
 from normlab import TrainConfig
 from normlab.cli import ProgressBar, build_parser, choices_for, main
 from normlab.engine import METRIC_COLUMNS
+from normlab.lessons import LESSON_KEYS
 from normlab.recorder import GRAD_COLUMNS, HIST_COLUMNS, STAT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,8 +163,29 @@ def test_lesson_command_writes_the_invariance_table_it_computed(tmp_path, capsys
 
 
 def test_lesson_command_writes_every_frame_of_a_named_tuple(tmp_path):
-    assert main(["lesson", "batch-dependence", "--out", str(tmp_path)]) == 0
+    assert main(["lesson", "batch_dependence", "--out", str(tmp_path)]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"outputs.csv", "summary.csv"}
+
+
+def test_every_lesson_key_is_a_lesson_command_and_nothing_else():
+    choices = next(action.choices for action in build_parser()._subparsers._group_actions[0]
+                   .choices["lesson"]._actions if action.dest == "name")
+    assert tuple(choices) == LESSON_KEYS
+
+
+def test_the_train_eval_lesson_writes_both_of_its_frames(tmp_path, capsys):
+    assert main(["lesson", "train_eval", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"running_stats.csv", "biased_vs_unbiased.csv"}
+    out = capsys.readouterr().out
+    assert "# running_stats" in out and "# biased_vs_unbiased" in out
+
+
+def test_the_help_text_is_each_fields_why_from_its_metadata(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "hidden layers: deep enough that un-normalised activations drift" in help_text
+    assert "{none,batch,layer,rms,group,dyt}" in help_text
 
 
 def test_claims_command_prints_a_computed_verdict(tmp_path, capsys):

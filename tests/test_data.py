@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from normlab.data import DATASET_NAMES, load_dataset
+from normlab.config import DATASETS
+from normlab.data import SYNTHETIC, load_dataset
 
 
-@pytest.mark.parametrize("name", DATASET_NAMES)
+@pytest.mark.parametrize("name", DATASETS)
 def test_datasets_are_deterministic_by_seed(name):
     a, b = load_dataset(name, seed=1), load_dataset(name, seed=1)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_val, b.y_val)
@@ -12,7 +13,7 @@ def test_datasets_are_deterministic_by_seed(name):
     assert not torch.equal(a.x_train, c.x_train)
 
 
-@pytest.mark.parametrize("name", DATASET_NAMES)
+@pytest.mark.parametrize("name", DATASETS)
 def test_split_is_disjoint_and_sized(name):
     data = load_dataset(name, seed=0, val_fraction=0.25)
     total = len(data.y_train) + len(data.y_val)
@@ -32,3 +33,7 @@ def test_inputs_are_standardised_on_the_train_split():
     data = load_dataset("spirals", seed=0)
     torch.testing.assert_close(data.x_train.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(data.x_train.std(0), torch.ones(2), atol=1e-2, rtol=0)
+
+
+def test_every_dataset_name_in_config_is_one_the_loader_knows():
+    assert set(DATASETS) == {*SYNTHETIC, "digits"}

@@ -240,3 +240,10 @@ def test_divergence_keeps_the_metrics_and_snapshot_of_the_last_steps():
     run = train(FAST.replace(norm="none", lr=50.0, init_gain=3.0, steps=100, record_every=1))
     assert run.status == "diverged"
     assert run.diverged_at in set(run.layer_stats["step"])
+
+
+def test_every_activation_name_in_config_builds_a_layer():
+    from normlab.config import ACTIVATIONS
+    from normlab.models import ACTIVATION_LAYERS
+
+    assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS

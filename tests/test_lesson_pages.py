@@ -14,7 +14,7 @@ from apptest_helpers import figures, texts, values
 from streamlit.testing.v1 import AppTest
 
 import appkit
-from normlab import experiments
+from normlab.lessons import claims, depth, presets
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LESSON_CHARTS = {
@@ -133,7 +133,7 @@ def test_speed_times_the_chosen_sizes_and_implementations():
 
 def test_a_claim_card_renders_its_verdict():
     at = open_page("pages/claims.py")
-    assert len(at.get("page_link")) >= len(experiments.CLAIMS)
+    assert len(at.get("page_link")) >= len(claims.CLAIMS)
     assert "Verdict" not in texts(at.success)
     at.button(key="claim_run_ln_independent_of_batch_mates").click().run()
     assert not at.exception
@@ -145,9 +145,9 @@ def test_a_claim_card_renders_its_verdict():
 
 
 def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):
-    ba = experiments.PRESETS["ba_fig6"]
+    ba = presets.PRESETS["ba_fig6"]
     shorter = tuple(cfg.replace(steps=20, eval_every=10) for cfg in ba.configs)
-    monkeypatch.setitem(experiments.PRESETS, "ba_fig6", dataclasses.replace(ba, configs=shorter))
+    monkeypatch.setitem(presets.PRESETS, "ba_fig6", dataclasses.replace(ba, configs=shorter))
     at = open_page("pages/presets.py")
     assert "permutation-invariant MNIST" in texts(at.markdown)
     at.button(key="preset_run_ba_fig6").click().run()
@@ -162,9 +162,9 @@ def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):
 def test_a_stopped_sweep_shows_what_it_finished_until_run_again():
     at = open_page("pages/depth.py")
     arguments = dict(norms=("none", "batch", "layer", "rms"), depths=(2, 8, 16),
-                     gains=(0.5, 1.0, 2.0), base=experiments.DEPTH_QUICK.replace(steps=40))
+                     gains=(0.5, 1.0, 2.0), base=depth.DEPTH_QUICK.replace(steps=40))
     signature = f"depth_sweep:0:{arguments!r}"
-    result = experiments.depth_sweep(**{**arguments, "norms": ("none",), "depths": (2,),
+    result = depth.depth_sweep(**{**arguments, "norms": ("none",), "depths": (2,),
                                         "gains": (1.0,)})
     at.session_state["_stopped_depth"] = signature  # what a Stop click leaves behind
     at.session_state["_partial_sweeps"] = {"depth": (signature, result)}

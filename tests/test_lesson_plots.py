@@ -7,9 +7,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from normlab import experiments as E
-from normlab import lesson_plots as lp
 from normlab import plots
+from normlab.lessons.batch_dependence import batch_dependence
+from normlab.lessons.invariances import invariance_table
+from normlab.lessons.speed import rms_over_layer
+from normlab.lessons.train_eval import biased_vs_unbiased, momentum_label, running_stats_trace
+from normlab.plots import lessons as lp
+from normlab.plots import style
 from normlab.registry import NORMS
 
 
@@ -50,17 +54,17 @@ def speed_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             for i in ("normlab", "torch") for n, t in (("batch", 3), ("layer", 2), ("rms", 1))
             for r, f in ((64, 64), (256, 256))]
     times = pd.DataFrame(rows)
-    return times, E.rms_over_layer(times)
+    return times, rms_over_layer(times)
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, go.Figure]:
-    plots.VALIDATE = True  # every builder's output is checked property by property
+    style.VALIDATE = True  # every builder's output is checked property by property
     sweep = sweep_rows()
     summary, layers = depth_result()
     times, ratios = speed_frames()
-    dependence = E.batch_dependence(trials=5)
-    trace = E.running_stats_trace(steps=20, shift=2.0)
+    dependence = batch_dependence(trials=5)
+    trace = running_stats_trace(steps=20, shift=2.0)
     lag = sweep[(sweep["norm"] == "batch") & (sweep["batch_size"] == 4) & (sweep["seed"] == 0)]
     curves = pd.DataFrame([dict(norm=n, lr=lr, seed=0, step=s, val_accuracy=s / 100)
                            for n in ("none", "batch") for lr in (0.05, 0.5) for s in (0, 50)])
@@ -76,13 +80,13 @@ def figures() -> dict[str, go.Figure]:
         "spread": lp.batch_dependence_spread(dependence.summary),
         "running_mean": lp.running_stat_traces(trace, "mean"),
         "running_var": lp.running_stat_traces(trace, "var"),
-        "bias": lp.variance_bias(E.biased_vs_unbiased(batch_sizes=(2, 8), batches=100)),
+        "bias": lp.variance_bias(biased_vs_unbiased(batch_sizes=(2, 8), batches=100)),
         "lag": lp.eval_vs_train_mode(pd.concat([lag.assign(momentum="0.001"),
                                                 lag.assign(momentum="None (cumulative)")])),
         "depth_loss": lp.depth_final_loss(summary),
         "depth_gradient": lp.depth_first_gradient(summary),
         "depth_std": lp.activation_std_by_layer(layers, 8),
-        "invariances": lp.invariance_heatmap(E.invariance_table()),
+        "invariances": lp.invariance_heatmap(invariance_table()),
         "speed": lp.speed_times(times),
         "speed_ratio": lp.speed_ratio(ratios),
         "convergence": lp.convergence_by_lr(curves),
@@ -90,7 +94,7 @@ def figures() -> dict[str, go.Figure]:
         "ba_accuracy": lp.curves_by_batch_size(metrics),
         "ba_loss": lp.curves_by_batch_size(metrics, "val_loss"),
     }
-    plots.VALIDATE = False
+    style.VALIDATE = False
     return built
 
 
@@ -130,7 +134,7 @@ def test_box_and_bar_colours_follow_the_norm(figures):
         norm = next(n for n, e in NORMS.items() if e.label == trace.name)
         assert trace.marker.color == plots.norm_color(norm)
     bar = figures["spread"].data[0]
-    assert list(bar.marker.color) == [plots.norm_color(n) for n in E.batch_dependence()[1]["norm"]]
+    assert list(bar.marker.color) == [plots.norm_color(n) for n in batch_dependence()[1]["norm"]]
 
 
 def test_a_momentum_has_one_colour_in_every_chart(figures):
@@ -187,5 +191,5 @@ def test_the_running_traces_show_the_true_value_and_the_buffers(figures):
     assert data[0].name == "one batch's estimate" and data[-1].name == "true value"
     legend = sorted((t for t in data if t.name.startswith("momentum")), key=lambda t: t.legendrank)
     assert [t.name for t in legend] == [
-        f"momentum {E.momentum_label(m)}" for m in (0.01, 0.1, 0.5, None)]
+        f"momentum {momentum_label(m)}" for m in (0.01, 0.1, 0.5, None)]
     assert [t.name for t in data[1:-1]][0] == "momentum 0.5"  # the jumpiest drawn first

@@ -21,14 +21,10 @@ def test_library_never_imports_streamlit():
     assert offenders == []
 
 
-# appkit's exceptions, by file: what imports torch (on its way into normlab, issue 9).
-APPKIT_TORCH_ALLOWED = {"_moving.py"}
-
-
 def test_appkit_does_no_torch_math():
     importing = sorted(p.name for p in (ROOT / "appkit").glob("*.py")
                        if re.search(r"^\s*(import torch|from torch)", p.read_text(), re.M))
-    assert set(importing) <= APPKIT_TORCH_ALLOWED, importing
+    assert importing == []
 
 
 def test_no_appkit_module_is_over_300_lines():

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from normlab import engine, recorder
-from normlab.config import DEFAULT_CONFIG, TrainConfig
+from normlab.config import TrainConfig
+from normlab.defaults import DEFAULT_CONFIG
 from normlab.engine import prepare, train
 
 SHORT = DEFAULT_CONFIG.replace(steps=40, record_every=10, eval_every=10)

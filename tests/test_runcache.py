@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 import appkit
 from normlab import runcache
-from normlab.config import TrainConfig, with_cadence
+from normlab.config import TrainConfig
+from normlab.defaults import with_cadence
 from normlab.engine import Run, train
 from normlab.runcache import RunCache
 

@@ -1,16 +1,51 @@
-"""The lesson experiments: frames, determinism, the claims they test, and the verdict logic."""
+"""The lessons (normlab.lessons): frames, determinism, the claims they test, the verdicts."""
 
 import math
 
 import pandas as pd
 import pytest
 import torch
+from run_helpers import finished_run
 from torch import nn
 
-from normlab import experiments as E
 from normlab import train
 from normlab.config import TrainConfig
 from normlab.engine import evaluate
+from normlab.lessons import LESSON_KEYS, concepts, invariances, run_lesson, speed
+from normlab.lessons._common import fit
+from normlab.lessons.batch_dependence import batch_dependence
+from normlab.lessons.batch_size import BATCH_SIZE_COLUMNS, batch_size_sweep
+from normlab.lessons.claims import (
+    CLAIMS,
+    DOES_NOT_HOLD,
+    HOLDS,
+    check_claim,
+    holds_only_when,
+    verdict_bn_robust_to_batch_size,
+    verdict_bn_speeds_convergence,
+    verdict_ln_independent_of_batch_mates,
+    verdict_ln_less_stable_than_bn,
+    verdict_rms_cheaper_than_layer,
+    verdict_rms_invariant_to_rescaling,
+)
+from normlab.lessons.convergence import (
+    CONVERGENCE_COLUMNS,
+    convergence_summary,
+    convergence_sweep,
+    steps_to,
+    steps_to_accuracy,
+)
+from normlab.lessons.depth import DEPTH_LAYER_COLUMNS, DEPTH_SUMMARY_COLUMNS, depth_sweep
+from normlab.lessons.invariances import (
+    PAPER_TABLE,
+    RESCALINGS,
+    TRANSFORMATIONS,
+    invariance_table,
+    paper_table,
+)
+from normlab.lessons.presets import PRESETS, run_preset, what_the_run_shows
+from normlab.lessons.speed import RATIO_COLUMNS, TIME_COLUMNS, time_norms
+from normlab.lessons.train_eval import biased_vs_unbiased, running_stats_trace
 
 TINY = TrainConfig(depth=2, width=16, steps=10, eval_every=5, record_every=5)
 
@@ -18,7 +53,7 @@ TINY = TrainConfig(depth=2, width=16, steps=10, eval_every=5, record_every=5)
 def tiny_sweep(**changes) -> pd.DataFrame:
     arguments = dict(norms=("batch", "layer"), batch_sizes=(1, 4, 16), seeds=(0,), base=TINY,
                      examples=64)
-    return E.batch_size_sweep(**{**arguments, **changes})
+    return batch_size_sweep(**{**arguments, **changes})
 
 
 # --- 1. batch size -------------------------------------------------------------------------
@@ -26,7 +61,7 @@ def tiny_sweep(**changes) -> pd.DataFrame:
 
 def test_batch_size_sweep_has_one_row_per_run_with_the_documented_columns():
     frame = tiny_sweep()
-    assert list(frame.columns) == list(E.BATCH_SIZE_COLUMNS)
+    assert list(frame.columns) == list(BATCH_SIZE_COLUMNS)
     assert len(frame) == 2 * 3
     finished = frame[frame["status"] == "finished"]
     assert finished["val_accuracy"].between(0, 1).all()
@@ -41,8 +76,8 @@ def test_batch_size_sweep_matches_the_examples_seen():
 
 def test_the_sweep_trains_exactly_what_the_engine_trains():
     cfg = TINY.replace(norm="batch", batch_size=8, steps=10)
-    fit = E._fit(cfg)
-    _, accuracy = evaluate(fit.model, fit.data.x_val, fit.data.y_val)
+    trained = fit(cfg)
+    _, accuracy = evaluate(trained.model, trained.data.x_val, trained.data.y_val)
     assert accuracy == train(cfg, record=False).final["val_accuracy"]
 
 
@@ -88,7 +123,7 @@ def test_progress_reaches_one():
 
 
 def test_bn_output_depends_on_batch_mates_and_ln_does_not():
-    outputs, summary = E.batch_dependence(trials=10)
+    outputs, summary = batch_dependence(trials=10)
     spread = summary.set_index("norm")["max_std"]
     assert spread["batch"] > 0.05
     for norm in ("layer", "rms", "group", "dyt"):
@@ -98,37 +133,37 @@ def test_bn_output_depends_on_batch_mates_and_ln_does_not():
 
 
 def test_batch_dependence_is_deterministic_by_seed():
-    a, b = E.batch_dependence(seed=3), E.batch_dependence(seed=3)
+    a, b = batch_dependence(seed=3), batch_dependence(seed=3)
     pd.testing.assert_frame_equal(a.outputs, b.outputs)
-    assert not a.outputs.equals(E.batch_dependence(seed=4).outputs)
+    assert not a.outputs.equals(batch_dependence(seed=4).outputs)
 
 
 # --- 3. train vs eval ----------------------------------------------------------------------
 
 
 def test_running_var_with_momentum_none_converges_to_the_true_variance():
-    trace = E.running_stats_trace(momentums=(None,), steps=400, true_std=3.0)
+    trace = running_stats_trace(momentums=(None,), steps=400, true_std=3.0)
     last = trace[trace["step"] == 400].set_index("statistic")
     assert last.loc["var", "running"] == pytest.approx(9.0, rel=0.05)
     assert last.loc["mean", "running"] == pytest.approx(2.0, abs=0.1)
 
 
 def test_running_mean_follows_a_shift_faster_with_a_larger_momentum():
-    trace = E.running_stats_trace(momentums=(0.01, 0.5), steps=200, shift=5.0)
+    trace = running_stats_trace(momentums=(0.01, 0.5), steps=200, shift=5.0)
     end = trace[(trace["step"] == 200) & (trace["statistic"] == "mean")].set_index("momentum")
     assert end.loc["0.5", "true"] == 7.0
     assert abs(end.loc["0.5", "running"] - 7.0) < abs(end.loc["0.01", "running"] - 7.0)
 
 
 def test_running_stats_trace_starts_from_the_initial_buffers():
-    trace = E.running_stats_trace(momentums=(0.1,), steps=5)
+    trace = running_stats_trace(momentums=(0.1,), steps=5)
     first = trace[trace["step"] == 0].set_index("statistic")["running"]
     assert first.to_dict() == {"mean": 0.0, "var": 1.0}
     assert len(trace) == 2 * 6
 
 
 def test_biased_variance_averages_n_minus_1_over_n_and_running_var_the_truth():
-    frame = E.biased_vs_unbiased(batch_sizes=(2, 8), batches=4000)
+    frame = biased_vs_unbiased(batch_sizes=(2, 8), batches=4000)
     ratio = frame.set_index(["batch_size", "estimator"])["ratio"]
     assert ratio[(2, "biased")] == pytest.approx(0.5, abs=0.05)
     assert ratio[(2, "unbiased")] == pytest.approx(1.0, abs=0.08)
@@ -140,10 +175,10 @@ def test_biased_variance_averages_n_minus_1_over_n_and_running_var_the_truth():
 
 def test_depth_sweep_makes_vanishing_and_exploding_visible_at_step_0():
     base = TrainConfig(width=16, steps=2, eval_every=1, record_every=2)
-    summary, layers = E.depth_sweep(norms=("none", "layer"), depths=(6,), gains=(0.5, 2.0),
-                                    base=base)
-    assert list(summary.columns) == list(E.DEPTH_SUMMARY_COLUMNS)
-    assert list(layers.columns) == list(E.DEPTH_LAYER_COLUMNS)
+    summary, layers = depth_sweep(norms=("none", "layer"), depths=(6,), gains=(0.5, 2.0),
+                                  base=base)
+    assert list(summary.columns) == list(DEPTH_SUMMARY_COLUMNS)
+    assert list(layers.columns) == list(DEPTH_LAYER_COLUMNS)
     assert len(summary) == 4 and len(layers) == 4 * 6
     std = layers.set_index(["norm", "gain", "layer"])["pre_norm_std"]
     assert std[("none", 0.5, 5)] < 0.1 * std[("none", 0.5, 0)]  # vanishing
@@ -155,9 +190,9 @@ def test_depth_sweep_makes_vanishing_and_exploding_visible_at_step_0():
 def test_depth_sweep_is_deterministic_and_stoppable():
     base = TrainConfig(width=16, steps=2, eval_every=1, record_every=2)
     arguments = dict(norms=("batch",), depths=(2, 3), gains=(1.0,), base=base)
-    a, b = E.depth_sweep(**arguments), E.depth_sweep(**arguments)
+    a, b = depth_sweep(**arguments), depth_sweep(**arguments)
     pd.testing.assert_frame_equal(a.layers, b.layers)
-    stopped = E.depth_sweep(**arguments, should_stop=lambda: True)
+    stopped = depth_sweep(**arguments, should_stop=lambda: True)
     assert stopped.summary.empty and list(stopped.summary.columns) == list(a.summary.columns)
 
 
@@ -165,27 +200,27 @@ def test_depth_sweep_is_deterministic_and_stoppable():
 
 
 def test_invariance_table_matches_the_papers():
-    table = E.invariance_table()
-    assert len(table) == 3 * len(E.TRANSFORMATIONS)
+    table = invariance_table()
+    assert len(table) == 3 * len(TRANSFORMATIONS)
     assert table["matches_paper"].all(), table[~table["matches_paper"]]
     assert (table.loc[~table["invariant"], "max_change"] > 0.1).all()  # clearly, not barely
 
 
 def test_invariance_table_is_the_same_with_the_initial_affine_parameters():
-    plain, affine = E.invariance_table(seed=1), E.invariance_table(seed=1, affine=True)
+    plain, affine = invariance_table(seed=1), invariance_table(seed=1, affine=True)
     assert plain["invariant"].tolist() == affine["invariant"].tolist()
 
 
 def test_invariance_table_is_computed_not_typed_in(monkeypatch):
     # Without a norm, nothing is invariant to a rescaling: the table must notice.
-    monkeypatch.setattr(E, "_plain_norm", lambda norm, features, affine: nn.Identity())
-    table = E.invariance_table()
+    monkeypatch.setattr(invariances, "_plain_norm", lambda norm, features, affine: nn.Identity())
+    table = invariance_table()
     assert not table["matches_paper"].all()
     assert not table["invariant"].any()
 
 
 def test_paper_table_is_ba_et_al_table_1_plus_rmsnorm():
-    paper = E.PAPER_TABLE
+    paper = PAPER_TABLE
     for both in ("weight matrix rescaling", "dataset rescaling"):
         assert paper["batch"][both] and paper["layer"][both]
     for only_bn in ("weight vector rescaling", "dataset re-centring"):
@@ -194,15 +229,16 @@ def test_paper_table_is_ba_et_al_table_1_plus_rmsnorm():
         assert paper["layer"][only_ln] and not paper["batch"][only_ln]
     assert all(paper["rms"][t] for t in ("weight matrix rescaling", "dataset rescaling",
                                          "single example rescaling"))
-    assert not any(paper["rms"][t] for t in E.TRANSFORMATIONS if "re-centring" in t)
-    assert len(E.paper_table()) == 18
+    assert not any(paper["rms"][t] for t in TRANSFORMATIONS if "re-centring" in t)
+    assert len(paper_table()) == 18
 
 
 def test_weight_matrix_re_centring_shifts_every_unit_of_an_example_equally():
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(5, 3, dtype=torch.float64)
     x = torch.randn(4, 3, dtype=torch.float64)
-    new_weight, _ = E._transform("weight matrix re-centring", weight, x, generator, 3.0, 1.0)
+    new_weight, _ = invariances._transform("weight matrix re-centring", weight, x, generator,
+                                           3.0, 1.0)
     moved = x @ new_weight.T - x @ weight.T  # (N, D_out)
     torch.testing.assert_close(moved, moved[:, :1].expand_as(moved))
     assert moved[:, 0].std() > 0  # but differently for different examples
@@ -212,25 +248,25 @@ def test_weight_matrix_re_centring_shifts_every_unit_of_an_example_equally():
 
 
 def test_time_norms_returns_a_row_per_case_and_the_rms_over_layer_ratio():
-    times, ratios = E.time_norms(sizes=((8, 16),), repeats=2, warmup=1)
-    assert list(times.columns) == list(E.TIME_COLUMNS)
+    times, ratios = time_norms(sizes=((8, 16),), repeats=2, warmup=1)
+    assert list(times.columns) == list(TIME_COLUMNS)
     assert len(times) == 3 * 3
     assert (times["status"] == "ok").all() and (times["repeats"] == 2).all()
-    assert list(ratios.columns) == list(E.RATIO_COLUMNS)
+    assert list(ratios.columns) == list(RATIO_COLUMNS)
     assert sorted(ratios["implementation"]) == ["naive", "normlab", "torch"]
 
 
 def test_a_failing_implementation_is_recorded_as_unavailable(monkeypatch):
-    real = E._speed_layer
+    real = speed._speed_layer
 
     def no_compiler(implementation, norm, features):
         if implementation == "torch.compile":
             raise RuntimeError("no C++ compiler here")
         return real(implementation, norm, features)
 
-    monkeypatch.setattr(E, "_speed_layer", no_compiler)
-    times, ratios = E.time_norms(sizes=((8, 16),), norms=("layer", "rms"),
-                                 implementations=("torch", "torch.compile"), repeats=1)
+    monkeypatch.setattr(speed, "_speed_layer", no_compiler)
+    times, ratios = time_norms(sizes=((8, 16),), norms=("layer", "rms"),
+                               implementations=("torch", "torch.compile"), repeats=1)
     compiled = times[times["implementation"] == "torch.compile"]
     assert compiled["status"].str.startswith("unavailable: RuntimeError").all()
     assert compiled["median_ms"].isna().all()
@@ -239,7 +275,7 @@ def test_a_failing_implementation_is_recorded_as_unavailable(monkeypatch):
 
 def test_time_norms_restores_the_thread_count():
     before = torch.get_num_threads()
-    E.time_norms(sizes=((4, 8),), norms=("rms",), repeats=1, threads=1)
+    time_norms(sizes=((4, 8),), norms=("rms",), repeats=1, threads=1)
     assert torch.get_num_threads() == before
 
 
@@ -247,8 +283,8 @@ def test_time_norms_restores_the_thread_count():
 
 
 def test_convergence_sweep_keeps_each_runs_validation_curve():
-    curves = E.convergence_sweep(lrs=(0.05,), base=TINY)
-    assert list(curves.columns) == list(E.CONVERGENCE_COLUMNS)
+    curves = convergence_sweep(lrs=(0.05,), base=TINY)
+    assert list(curves.columns) == list(CONVERGENCE_COLUMNS)
     assert curves.groupby("norm")["step"].apply(list).to_dict() == {
         "batch": [0, 5, 10], "none": [0, 5, 10]}
 
@@ -256,7 +292,7 @@ def test_convergence_sweep_keeps_each_runs_validation_curve():
 def test_steps_to_accuracy_is_inf_when_never_reached():
     curves = pd.DataFrame(dict(norm=["a", "a", "b", "b"], step=[0, 10, 0, 10],
                                val_accuracy=[0.1, 0.95, 0.1, 0.5]))
-    reached = E.steps_to_accuracy(curves, 0.9, ("norm",)).set_index("norm")["steps_to_target"]
+    reached = steps_to_accuracy(curves, 0.9, ("norm",)).set_index("norm")["steps_to_target"]
     assert reached["a"] == 10 and math.isinf(reached["b"])
 
 
@@ -270,21 +306,21 @@ def sweep_outcome(accuracies: dict[int, float]) -> pd.DataFrame:
 
 
 def test_verdict_bn_robust_to_batch_size_both_ways():
-    flat = E.verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.91, 32: 0.92}))
-    assert flat.verdict == E.HOLDS
-    drop = E.verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.3, 8: 0.91, 32: 0.92}))
-    assert drop.verdict == E.holds_only_when("the batch size is at least 8")
-    broken = E.verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.3, 32: 0.5}))
-    assert broken.verdict == E.DOES_NOT_HOLD
+    flat = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.91, 32: 0.92}))
+    assert flat.verdict == HOLDS
+    drop = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.3, 8: 0.91, 32: 0.92}))
+    assert drop.verdict == holds_only_when("the batch size is at least 8")
+    broken = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.3, 32: 0.5}))
+    assert broken.verdict == DOES_NOT_HOLD
     refused = sweep_outcome({1: math.nan, 8: 0.91, 32: 0.92})
-    assert E.verdict_bn_robust_to_batch_size(refused).verdict.startswith("holds only when")
+    assert verdict_bn_robust_to_batch_size(refused).verdict.startswith("holds only when")
 
 
 def test_verdict_ln_independent_of_batch_mates_both_ways():
     independent = pd.DataFrame(dict(norm=["layer", "batch"], max_std=[0.0, 0.5]))
-    assert E.verdict_ln_independent_of_batch_mates(independent).verdict == E.HOLDS
+    assert verdict_ln_independent_of_batch_mates(independent).verdict == HOLDS
     dependent = pd.DataFrame(dict(norm=["layer"], max_std=[0.01]))
-    assert E.verdict_ln_independent_of_batch_mates(dependent).verdict == E.DOES_NOT_HOLD
+    assert verdict_ln_independent_of_batch_mates(dependent).verdict == DOES_NOT_HOLD
 
 
 def invariance_outcome(invariant: dict[str, bool]) -> pd.DataFrame:
@@ -293,12 +329,12 @@ def invariance_outcome(invariant: dict[str, bool]) -> pd.DataFrame:
 
 
 def test_verdict_rms_invariant_to_rescaling_both_ways():
-    every = invariance_outcome({t: True for t in E.RESCALINGS})
-    assert E.verdict_rms_invariant_to_rescaling(every).verdict == E.HOLDS
-    none = invariance_outcome({t: False for t in E.RESCALINGS})
-    assert E.verdict_rms_invariant_to_rescaling(none).verdict == E.DOES_NOT_HOLD
-    some = invariance_outcome({t: t != "weight vector rescaling" for t in E.RESCALINGS})
-    verdict = E.verdict_rms_invariant_to_rescaling(some)
+    every = invariance_outcome({t: True for t in RESCALINGS})
+    assert verdict_rms_invariant_to_rescaling(every).verdict == HOLDS
+    none = invariance_outcome({t: False for t in RESCALINGS})
+    assert verdict_rms_invariant_to_rescaling(none).verdict == DOES_NOT_HOLD
+    some = invariance_outcome({t: t != "weight vector rescaling" for t in RESCALINGS})
+    verdict = verdict_rms_invariant_to_rescaling(some)
     assert verdict.verdict.startswith("holds only when")
     assert "one unit's weight vector" in verdict.explanation or "weight vector" in \
         verdict.explanation
@@ -311,11 +347,11 @@ def ratio_outcome(ratios: dict[tuple[str, str], float]) -> pd.DataFrame:
 
 def test_verdict_rms_cheaper_than_layer_both_ways():
     cheaper = ratio_outcome({("torch", "8x8"): 0.7, ("naive", "8x8"): 0.6})
-    assert E.verdict_rms_cheaper_than_layer(cheaper).verdict == E.HOLDS
+    assert verdict_rms_cheaper_than_layer(cheaper).verdict == HOLDS
     dearer = ratio_outcome({("torch", "8x8"): 1.7, ("naive", "8x8"): 1.0})
-    assert E.verdict_rms_cheaper_than_layer(dearer).verdict == E.DOES_NOT_HOLD
+    assert verdict_rms_cheaper_than_layer(dearer).verdict == DOES_NOT_HOLD
     mixed = ratio_outcome({("torch", "8x8"): 1.7, ("naive", "8x8"): 0.6})
-    assert E.verdict_rms_cheaper_than_layer(mixed).verdict == E.holds_only_when(
+    assert verdict_rms_cheaper_than_layer(mixed).verdict == holds_only_when(
         "using the naive implementation")
 
 
@@ -327,15 +363,15 @@ def depth_outcome(losses: dict[tuple[str, float], float], depth: int = 16) -> pd
 
 def test_verdict_ln_less_stable_than_bn_both_ways():
     worse = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): 1.5})
-    assert E.verdict_ln_less_stable_than_bn(worse).verdict == E.HOLDS
+    assert verdict_ln_less_stable_than_bn(worse).verdict == HOLDS
     same = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): 0.5})
-    assert E.verdict_ln_less_stable_than_bn(same).verdict == E.DOES_NOT_HOLD
+    assert verdict_ln_less_stable_than_bn(same).verdict == DOES_NOT_HOLD
     diverged = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): math.nan,
                               ("batch", 2.0): 0.5, ("layer", 2.0): 0.4})
-    assert E.verdict_ln_less_stable_than_bn(diverged).verdict == E.holds_only_when(
+    assert verdict_ln_less_stable_than_bn(diverged).verdict == holds_only_when(
         "the initial gain is 1")
     shallow = pd.concat([worse.assign(depth=2), same])  # only the deepest depth counts
-    assert E.verdict_ln_less_stable_than_bn(shallow).verdict == E.DOES_NOT_HOLD
+    assert verdict_ln_less_stable_than_bn(shallow).verdict == DOES_NOT_HOLD
 
 
 def curves_outcome(first_reached: dict[tuple[str, float], int | None]) -> pd.DataFrame:
@@ -349,52 +385,114 @@ def curves_outcome(first_reached: dict[tuple[str, float], int | None]) -> pd.Dat
 
 def test_verdict_bn_speeds_convergence_both_ways():
     faster = curves_outcome({("batch", 0.1): 10, ("none", 0.1): 30})
-    assert E.verdict_bn_speeds_convergence(faster).verdict == E.HOLDS
+    assert verdict_bn_speeds_convergence(faster).verdict == HOLDS
     slower = curves_outcome({("batch", 0.1): 30, ("none", 0.1): 10})
-    assert E.verdict_bn_speeds_convergence(slower).verdict == E.DOES_NOT_HOLD
+    assert verdict_bn_speeds_convergence(slower).verdict == DOES_NOT_HOLD
     mixed = curves_outcome({("batch", 0.1): 30, ("none", 0.1): 10,
                             ("batch", 1.0): 10, ("none", 1.0): None})
-    assert E.verdict_bn_speeds_convergence(mixed).verdict == E.holds_only_when(
+    assert verdict_bn_speeds_convergence(mixed).verdict == holds_only_when(
         "the learning rate is 1")
+
+
+
+def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
+    cfg = TrainConfig(steps=40)
+    runs = {"none": finished_run(cfg, [2.3, 2.3, 2.3, 2.2]),
+            "batch": finished_run(cfg, [2.3, 0.5, 0.3, 0.2]),
+            "layer": finished_run(cfg, [2.3, 1.5, 0.6, 0.4]),
+            "rms": finished_run(cfg, [2.3, float("nan")], status="diverged")}
+    runs["rms"].diverged_at = 12
+    summary = convergence_summary(runs)
+    assert "validation loss of 0.40 nats; BatchNorm got there first, at step 20, then " \
+           "LayerNorm (30)" in summary
+    assert "No norm never halved its starting validation loss in 40 steps" in summary
+    assert "RMSNorm diverged at step 12" in summary
+
+
+def test_steps_to_is_the_first_evaluation_at_or_below_the_target():
+    metrics = finished_run(TrainConfig(), [2.3, 1.0, 0.5]).metrics
+    assert steps_to(metrics, 1.0) == 10
+    assert steps_to(metrics, 0.1) is None
+
+
+# --- concepts: the worked example ----------------------------------------------------------
+
+
+def test_the_worked_example_normalises_columns_for_batch_norm_and_rows_for_layer_norm():
+    outputs = concepts.worked_example(concepts.example_batch(0), gain=1.0, shift=0.0,
+                                      batches_seen=10)
+    assert list(outputs) == ["BatchNorm (train)", "BatchNorm (eval)", "LayerNorm", "RMSNorm"]
+    assert outputs["BatchNorm (train)"].mean(axis=0).abs().max() < 1e-5
+    assert outputs["LayerNorm"].mean(axis=1).abs().max() < 1e-5
+    table = concepts.with_margins(outputs["RMSNorm"])
+    assert (table["row rms"].dropna() - 1).abs().max() < 1e-3
+    assert {"column mean", "column std"} <= set(table.index)
+
+
+@pytest.mark.parametrize("rows, columns", [(0, 3), (1, 3), (4, 0)])
+def test_a_batch_too_small_to_normalise_is_a_clear_error(rows, columns):
+    batch = concepts.example_batch(0).iloc[:rows, :columns]
+    with pytest.raises(concepts.BatchTooSmallError, match="at least 2 examples"):
+        concepts.worked_example(batch, gain=1.0, shift=0.0, batches_seen=1)
+    assert issubclass(concepts.BatchTooSmallError, ValueError)
+
+
+def test_the_concepts_lesson_runs_by_its_key_and_an_unknown_key_is_refused():
+    frames = run_lesson("concepts")
+    assert list(frames) == ["batch", "batchnorm_train", "batchnorm_eval", "layernorm", "rmsnorm"]
+    assert all(len(frame) == 4 for frame in frames.values())
+    with pytest.raises(ValueError, match="unknown lesson"):
+        run_lesson("Batch size")
+
+
+# --- presets: what a run shows --------------------------------------------------------------
+
+
+def test_the_wu_he_sentence_reads_each_norms_error_at_both_ends():
+    errors = pd.DataFrame({"norm": ["batch", "batch", "group", "group"],
+                           "batch_size": [2, 32, 2, 32], "val_error": [0.4, 0.1, 0.12, 0.11]})
+    text = what_the_run_shows("wu_he_fig1", {"errors": errors})
+    assert text == ("Validation error: BatchNorm 10.0% at batch 32 → 40.0% at batch 2; "
+                    "GroupNorm 11.0% at batch 32 → 12.0% at batch 2.")
 
 
 # --- the claim checker and the presets -----------------------------------------------------
 
 
-def test_every_claim_names_its_experiment_verdict_and_page():
-    assert len({claim.id for claim in E.CLAIMS}) == len(E.CLAIMS) == 6
-    for claim in E.CLAIMS:
-        assert claim.text and claim.page in E.LESSONS.values()
+def test_every_claim_names_its_experiment_verdict_and_lesson():
+    assert len({claim.id for claim in CLAIMS}) == len(CLAIMS) == 6
+    for claim in CLAIMS:
+        assert claim.text and claim.lesson in LESSON_KEYS
         assert callable(claim.experiment) and callable(claim.verdict)
 
 
 def test_check_claim_runs_the_experiment_and_judges_it():
-    verdict = E.check_claim("ln_independent_of_batch_mates", trials=5)
-    assert verdict.verdict == E.HOLDS
+    verdict = check_claim("ln_independent_of_batch_mates", trials=5)
+    assert verdict.verdict == HOLDS
     assert set(verdict.outcome_frame["norm"]) == {"layer", "batch"}
-    rescaling = E.check_claim("rms_invariant_to_rescaling")
+    rescaling = check_claim("rms_invariant_to_rescaling")
     assert rescaling.verdict.startswith("holds only when")
 
 
 def test_check_claim_passes_progress_and_stop_to_sweeps():
     fractions = []
-    verdict = E.check_claim("bn_robust_to_batch_size", base=TINY, examples=32,
-                            progress=fractions.append, should_stop=lambda: len(fractions) >= 1)
+    verdict = check_claim("bn_robust_to_batch_size", base=TINY, examples=32,
+                          progress=fractions.append, should_stop=lambda: len(fractions) >= 1)
     assert len(verdict.outcome_frame) == 1
     with pytest.raises(ValueError, match="unknown claim"):
-        E.check_claim("norms are magic")
+        check_claim("norms are magic")
 
 
-@pytest.mark.parametrize("name", sorted(E.PRESETS))
+@pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_says_what_the_paper_says_and_stops_when_asked(name):
-    preset = E.PRESETS[name]
+    preset = PRESETS[name]
     assert preset.paper_says and preset.we_run and preset.configs
-    frames = E.run_preset(name, should_stop=lambda: True)
+    frames = run_preset(name, should_stop=lambda: True)
     assert frames and all(frame.empty for frame in frames.values())
 
 
 def test_ioffe_preset_tracks_the_sigmoid_input_percentiles():
-    preset = E.PRESETS["ioffe_szegedy_fig1"]
+    preset = PRESETS["ioffe_szegedy_fig1"]
     short = tuple(cfg.replace(steps=4, record_every=2, eval_every=2) for cfg in preset.configs)
     frames = preset.runner(short)
     percentiles = frames["percentiles"]

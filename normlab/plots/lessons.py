@@ -1,6 +1,6 @@
-"""Plot builders for the lessons: the frames of normlab.experiments in, plotly Figures out.
+"""Plot builders for the lessons: the frames of normlab.lessons in, plotly Figures out.
 
-The same conventions as normlab.plots: a title, axis titles with units, one colour per norm
+The same conventions as plots.style: a title, axis titles with units, one colour per norm
 (`norm_color`), and only a few hundred numbers per trace. Colours for what is not a norm (BN
 momentum, implementation) are fixed here, so a momentum looks the same in every chart.
 """
@@ -13,14 +13,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from normlab.plots import (
+from normlab.plots import style
+from normlab.plots.style import (
     AXIS_TITLES,
-    _figure,
-    _layout,
-    _norms_in,
-    _panel_axes,
-    _panels,
-    _rgba,
     norm_color,
     norm_label,
 )
@@ -65,7 +60,7 @@ def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy") -> go.F
     finished = frame[frame["status"] == "finished"]
     stats = _seed_spread(finished, ["norm", "batch_size"], metric)
     traces = []
-    for norm in _norms_in(stats):
+    for norm in style.norms_in(stats):
         rows = stats[stats["norm"] == norm].sort_values("batch_size")
         mean = 100 * rows["mean"].to_numpy()
         traces.append({
@@ -82,8 +77,9 @@ def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy") -> go.F
     title = ("Validation error by batch size" if error else
              "Validation accuracy by batch size") + " (same examples seen)"
     y = "validation error (%)" if error else AXIS_TITLES["val_accuracy"]
-    return _figure(traces, _layout(title, "batch size (examples per step, log scale)", y,
-                                   xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
+    return style.figure(traces, style.layout(
+        title, "batch size (examples per step, log scale)", y,
+        xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
 
 
 def train_eval_gap(frame: pd.DataFrame) -> go.Figure:
@@ -98,9 +94,9 @@ def train_eval_gap(frame: pd.DataFrame) -> go.Figure:
     traces = [{"type": "scatter", "x": rows["batch_size"].to_numpy(), "y": rows["mean"].to_numpy(),
                "mode": "lines+markers", "name": norm_label(norm), "legendgroup": norm,
                "line": {"color": norm_color(norm), "width": 2.5}, "marker": {"size": 8}}
-              for norm in _norms_in(stats)
+              for norm in style.norms_in(stats)
               for rows in [stats[stats["norm"] == norm].sort_values("batch_size")]]
-    return _figure(traces, _layout(
+    return style.figure(traces, style.layout(
         "Train mode minus eval mode: validation accuracy gap",
         "batch size (examples per step, log scale)", "accuracy gap (percentage points)",
         xaxis=_log_batch_axis(frame["batch_size"]), yaxis={"zeroline": True}, **WIDE))
@@ -110,35 +106,36 @@ def train_eval_gap(frame: pd.DataFrame) -> go.Figure:
 
 def batch_dependence_boxes(outputs: pd.DataFrame) -> go.Figure:
     """One panel per norm: per unit, a box of the fixed example's output over the trials."""
-    norms = _norms_in(outputs)
+    norms = style.norms_in(outputs)
     trials = outputs["trial"].nunique() if len(outputs) else 0
-    layout = _layout(f"One example's output in {trials} different batches", "", "output value "
-                     "(unitless)", height=400, margin={"t": 80, "b": 60}, showlegend=False)
+    layout = style.layout(f"One example's output in {trials} different batches", "", "output value "
+                          "(unitless)", height=400, margin={"t": 80, "b": 60}, showlegend=False)
     traces = []
-    for i, (norm, domain) in enumerate(zip(norms, _panels(len(norms), gap=0.02))):
+    for i, (norm, domain) in enumerate(zip(norms, style.panels(len(norms), gap=0.02))):
         rows = outputs[outputs["norm"] == norm]
         suffix = "" if i == 0 else str(i + 1)
         traces.append({"type": "box", "x": rows["unit"].to_numpy(), "y": rows["value"].to_numpy(),
                        "name": norm_label(norm), "marker": {"color": norm_color(norm), "size": 3},
                        "line": {"color": norm_color(norm), "width": 1.5},
-                       "fillcolor": _rgba(norm_color(norm), 0.25), "boxpoints": "all",
+                       "fillcolor": style.rgba(norm_color(norm), 0.25), "boxpoints": "all",
                        "jitter": 0.4, "pointpos": 0, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
-        _panel_axes(layout, i, domain, "unit (index)", norm_label(norm),
-                    x={"showticklabels": False}, label_font={"color": norm_color(norm)})
-    return _figure(traces, layout)
+        style.panel_axes(layout, i, domain, "unit (index)", norm_label(norm),
+                         x={"showticklabels": False}, label_font={"color": norm_color(norm)})
+    return style.figure(traces, layout)
 
 
 def batch_dependence_spread(summary: pd.DataFrame) -> go.Figure:
     """Per norm, the largest std of one output unit across the batches (0: no dependence)."""
-    norms = _norms_in(summary)
+    norms = style.norms_in(summary)
     spread = summary.set_index("norm")["max_std"]
     trace = {"type": "bar", "x": [norm_label(n) for n in norms], "y": [spread[n] for n in norms],
              "marker": {"color": [norm_color(n) for n in norms]},
              "text": [f"{spread[n]:.2g}" for n in norms], "textposition": "outside",
              "showlegend": False}
-    return _figure([trace], _layout("How far the batch mates move the example's output",
-                                    "norm", "largest std of one unit across batches (unitless)",
-                                    height=360, showlegend=False))
+    return style.figure([trace], style.layout(
+        "How far the batch mates move the example's output",
+        "norm", "largest std of one unit across batches (unitless)",
+        height=360, showlegend=False))
 
 
 # --- 3. batch norm in training vs eval mode ---------------------------------------------------
@@ -153,7 +150,7 @@ def running_stat_traces(trace: pd.DataFrame, statistic: str = "mean") -> go.Figu
     first = rows[rows["momentum"] == rows["momentum"].iloc[0]] if len(rows) else rows
     traces = [{"type": "scatter", "x": first["step"].to_numpy(), "y": first["batch"].to_numpy(),
                "mode": "markers", "name": "one batch's estimate", "legendrank": 1,
-               "marker": {"color": _rgba(TRUTH_COLOR, 0.35), "size": 4}}]
+               "marker": {"color": style.rgba(TRUTH_COLOR, 0.35), "size": 4}}]
     labels = list(rows["momentum"].unique())
     # The jumpiest (largest momentum) underneath, so the smooth ones stay visible on top.
     for label in sorted(labels, key=lambda m: -float(m) if m[0].isdigit() else math.inf):
@@ -167,8 +164,9 @@ def running_stat_traces(trace: pd.DataFrame, statistic: str = "mean") -> go.Figu
                    "y": first["true"].to_numpy(), "mode": "lines", "name": "true value",
                    "legendrank": 2, "line": {"color": "#444444", "width": 2, "dash": "dash"}})
     word = {"mean": "mean", "var": "variance"}[statistic]
-    return _figure(traces, _layout(f"running_{statistic} vs the true {word}",
-                                   "step (batches seen)", f"{word} (unitless)", **WIDE))
+    return style.figure(traces, style.layout(
+        f"running_{statistic} vs the true {word}",
+        "step (batches seen)", f"{word} (unitless)", **WIDE))
 
 
 def variance_bias(frame: pd.DataFrame) -> go.Figure:
@@ -186,10 +184,11 @@ def variance_bias(frame: pd.DataFrame) -> go.Figure:
              "mode": "markers", "name": name, "legendgroup": estimator,
              "marker": {"color": color, "size": 10}},
         ]
-    return _figure(traces, _layout("Batch variance / true variance, averaged over many batches",
-                                   "batch size n (examples, log scale)",
-                                   "average estimate / true variance (ratio)",
-                                   xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
+    return style.figure(traces, style.layout(
+        "Batch variance / true variance, averaged over many batches",
+        "batch size n (examples, log scale)",
+        "average estimate / true variance (ratio)",
+        xaxis=_log_batch_axis(frame["batch_size"]), **WIDE))
 
 
 def eval_vs_train_mode(frame: pd.DataFrame) -> go.Figure:
@@ -203,15 +202,16 @@ def eval_vs_train_mode(frame: pd.DataFrame) -> go.Figure:
             ("train_mode_val_accuracy", "train mode (each batch's statistics)", 0.45)]
     traces = [{"type": "bar", "name": name, "x": [f"momentum {m}" for m in labels],
                "y": [100 * rows.loc[m, column] for m in labels],
-               "marker": {"color": [_rgba(momentum_color(m), alpha) for m in labels],
+               "marker": {"color": [style.rgba(momentum_color(m), alpha) for m in labels],
                           "line": {"color": [momentum_color(m) for m in labels], "width": 1.5}},
                "text": [f"{100 * rows.loc[m, column]:.0f}%" for m in labels],
                "textposition": "outside"}
               for column, name, alpha in bars]
-    return _figure(traces, _layout("Batch norm: the same validation set in eval and train mode",
-                                   "BN momentum (weight of each new batch)",
-                                   AXIS_TITLES["val_accuracy"], barmode="group",
-                                   yaxis={"range": [0, 105]}, **WIDE))
+    return style.figure(traces, style.layout(
+        "Batch norm: the same validation set in eval and train mode",
+        "BN momentum (weight of each new batch)",
+        AXIS_TITLES["val_accuracy"], barmode="group",
+        yaxis={"range": [0, 105]}, **WIDE))
 
 
 # --- 4. depth ---------------------------------------------------------------------------------
@@ -220,17 +220,17 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
                  log_y: bool = False, failed: pd.Series | None = None) -> go.Figure:
     """One panel per init gain, one line per norm; `failed` rows drawn as crosses at the top."""
     gains = sorted(frame["gain"].unique())
-    layout = _layout(title, "", y_title, margin={"t": 80, "b": 110}, height=420)
+    layout = style.layout(title, "", y_title, margin={"t": 80, "b": 110}, height=420)
     if log_y:
         layout["yaxis"] = {**layout["yaxis"], "type": "log", "exponentformat": "power"}
     shown = frame[y] if failed is None else frame.loc[~failed, y]  # a diverged loss may be 1e27
     finite = shown[np.isfinite(shown)]
     top = (finite.max() * (3 if log_y else 1.1)) if len(finite) else 1.0
     traces, shown = [], set()
-    for i, (gain, domain) in enumerate(zip(gains, _panels(len(gains)))):
+    for i, (gain, domain) in enumerate(zip(gains, style.panels(len(gains)))):
         suffix = "" if i == 0 else str(i + 1)
         axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
-        for norm in _norms_in(frame):
+        for norm in style.norms_in(frame):
             rows = frame[(frame["gain"] == gain) & (frame["norm"] == norm)].sort_values(x)
             ok = rows if failed is None else rows[~failed.loc[rows.index]]
             traces.append({"type": "scatter", "x": ok[x].to_numpy(), "y": ok[y].to_numpy(),
@@ -246,9 +246,9 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
                                "showlegend": "diverged" not in shown, **axes,
                                "marker": {"symbol": "x", "size": 12, "color": norm_color(norm)}})
                 shown.add("diverged")
-        _panel_axes(layout, i, domain, x_title, f"init gain {gain:g}",
-                    y={"type": "log"} if log_y else None)
-    return _figure(traces, layout)
+        style.panel_axes(layout, i, domain, x_title, f"init gain {gain:g}",
+                         y={"type": "log"} if log_y else None)
+    return style.figure(traces, layout)
 
 
 def depth_final_loss(summary: pd.DataFrame) -> go.Figure:
@@ -294,9 +294,10 @@ def invariance_heatmap(table: pd.DataFrame) -> go.Figure:
              "colorscale": [[0, "#1a9850"], [0.75, "#fee08b"], [1, "#d73027"]],
              "colorbar": {"title": {"text": "log₁₀ change"}},
              "hovertemplate": "%{y}, %{x}<br>largest change %{text}<extra></extra>"}
-    return _figure([trace], _layout("Largest change of any output value (✓ under 10⁻³)",
-                                    "transformation", "norm", height=340,
-                                    yaxis={"autorange": "reversed"}, showlegend=False))
+    return style.figure([trace], style.layout(
+        "Largest change of any output value (✓ under 10⁻³)",
+        "transformation", "norm", height=340,
+        yaxis={"autorange": "reversed"}, showlegend=False))
 
 
 # --- 6. speed ---------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
     ok = times[times["status"] == "ok"].assign(elements=lambda f: f["rows"] * f["features"])
     traces = []
     for implementation in dict.fromkeys(ok["implementation"]):
-        for norm in _norms_in(ok):
+        for norm in style.norms_in(ok):
             rows = ok[(ok["implementation"] == implementation) & (ok["norm"] == norm)]
             rows = rows.sort_values("elements")
             traces.append({
@@ -322,11 +323,12 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
     sizes = ok.drop_duplicates("elements").sort_values("elements")
     xaxis = {"type": "log", "tickvals": sizes["elements"].to_numpy(),
              "ticktext": [f"{s}<br>{e:,}" for s, e in zip(sizes["size"], sizes["elements"])]}
-    return _figure(traces, _layout("Forward + backward time by input size",
-                                   "input size (rows × features, and elements; log scale)",
-                                   "median time (ms, log scale)", xaxis=xaxis,
-                                   yaxis={"type": "log", "dtick": 1}, margin={"b": 140},
-                                   height=480))
+    return style.figure(traces, style.layout(
+        "Forward + backward time by input size",
+        "input size (rows × features, and elements; log scale)",
+        "median time (ms, log scale)", xaxis=xaxis,
+        yaxis={"type": "log", "dtick": 1}, margin={"b": 140},
+        height=480))
 
 
 def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
@@ -339,7 +341,7 @@ def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
                        "name": implementation, "marker": {"color": color},
                        "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "outside"})
     top = float(ratios["ratio"].max()) if len(ratios) else 1.0
-    return _figure(traces, _layout(
+    return style.figure(traces, style.layout(
         "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)",
         "input size (rows × features)", "time ratio RMS / layer (×)", barmode="group",
         yaxis={"range": [0, max(1.3, 1.15 * top)]},
@@ -353,13 +355,13 @@ def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
 def convergence_by_lr(curves: pd.DataFrame) -> go.Figure:
     """Validation accuracy (%) against step, one panel per learning rate, one line per norm."""
     lrs = sorted(curves["lr"].unique())
-    layout = _layout("Validation accuracy by step, per learning rate", "",
-                     AXIS_TITLES["val_accuracy"], margin={"t": 80, "b": 110}, height=400,
-                     yaxis={"range": [0, 100]})
+    layout = style.layout("Validation accuracy by step, per learning rate", "",
+                          AXIS_TITLES["val_accuracy"], margin={"t": 80, "b": 110}, height=400,
+                          yaxis={"range": [0, 100]})
     traces, shown = [], set()
-    for i, (lr, domain) in enumerate(zip(lrs, _panels(len(lrs)))):
+    for i, (lr, domain) in enumerate(zip(lrs, style.panels(len(lrs)))):
         suffix = "" if i == 0 else str(i + 1)
-        for norm in _norms_in(curves):
+        for norm in style.norms_in(curves):
             rows = curves[(curves["lr"] == lr) & (curves["norm"] == norm)]
             mean = rows.groupby("step")["val_accuracy"].mean()
             traces.append({"type": "scatter", "x": mean.index.to_numpy(),
@@ -368,18 +370,18 @@ def convergence_by_lr(curves: pd.DataFrame) -> go.Figure:
                            "line": {"color": norm_color(norm), "width": 2.5},
                            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
             shown.add(norm)
-        _panel_axes(layout, i, domain, AXIS_TITLES["step"], f"learning rate {lr:g}")
-    return _figure(traces, layout)
+        style.panel_axes(layout, i, domain, AXIS_TITLES["step"], f"learning rate {lr:g}")
+    return style.figure(traces, layout)
 
 
 def percentile_bands_by_norm(percentiles: pd.DataFrame) -> go.Figure:
     """Ioffe & Szegedy Fig 1b,c: the 15th/50th/85th percentiles over training, one panel per
     norm (percentiles: norm, step, quantile, value)."""
-    norms = _norms_in(percentiles)
-    layout = _layout("Last hidden layer's sigmoid input: 15th, 50th, 85th percentiles", "",
-                     "sigmoid input (unitless)", margin={"t": 80, "b": 110}, height=400)
+    norms = style.norms_in(percentiles)
+    layout = style.layout("Last hidden layer's sigmoid input: 15th, 50th, 85th percentiles", "",
+                          "sigmoid input (unitless)", margin={"t": 80, "b": 110}, height=400)
     traces = []
-    for i, (norm, domain) in enumerate(zip(norms, _panels(len(norms), gap=0.05))):
+    for i, (norm, domain) in enumerate(zip(norms, style.panels(len(norms), gap=0.05))):
         suffix = "" if i == 0 else str(i + 1)
         axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
         wide = percentiles[percentiles["norm"] == norm].pivot(index="step", columns="quantile",
@@ -391,15 +393,15 @@ def percentile_bands_by_norm(percentiles: pd.DataFrame) -> go.Figure:
              "legendgroup": norm, "showlegend": False, **axes},
             {"type": "scatter", "x": steps, "y": wide[0.15].to_numpy(), "mode": "lines",
              "line": {"color": color, "width": 1}, "fill": "tonexty",
-             "fillcolor": _rgba(color, 0.3), "name": f"{norm_label(norm)}: 15th–85th percentile",
-             "legendgroup": norm, **axes},
+             "fillcolor": style.rgba(color, 0.3),
+             "name": f"{norm_label(norm)}: 15th–85th percentile", "legendgroup": norm, **axes},
             {"type": "scatter", "x": steps, "y": wide[0.5].to_numpy(), "mode": "lines",
              "line": {"color": color, "width": 2.5}, "name": f"{norm_label(norm)}: median",
              "legendgroup": norm, **axes},
         ]
-        _panel_axes(layout, i, domain, AXIS_TITLES["step"], norm_label(norm),
-                    y={"showticklabels": True})
-    return _figure(traces, layout)
+        style.panel_axes(layout, i, domain, AXIS_TITLES["step"], norm_label(norm),
+                         y={"showticklabels": True})
+    return style.figure(traces, layout)
 
 
 def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") -> go.Figure:
@@ -407,7 +409,7 @@ def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") ->
     sizes = sorted(metrics["batch_size"].unique(), reverse=True)
     dashes = ["solid", "dot", "dash", "dashdot"]
     traces = []
-    for norm in _norms_in(metrics):
+    for norm in style.norms_in(metrics):
         for size, dash in zip(sizes, dashes * len(sizes)):
             rows = metrics[(metrics["norm"] == norm) & (metrics["batch_size"] == size)]
             scale = 100 if metric == "val_accuracy" else 1
@@ -416,6 +418,59 @@ def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") ->
                            "name": f"{norm_label(norm)}, batch {size}", "legendgroup": norm,
                            "line": {"color": norm_color(norm), "width": 2.5, "dash": dash}})
     title = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}[metric]
-    return _figure(traces, _layout(f"{title} by step, per batch size", AXIS_TITLES["step"],
-                                   AXIS_TITLES[metric], **WIDE))
+    return style.figure(traces, style.layout(
+        f"{title} by step, per batch size", AXIS_TITLES["step"],
+        AXIS_TITLES[metric], **WIDE))
 
+
+# --- concepts ------------------------------------------------------------------------------
+
+def statistics_sharing(norm: str, examples: int = 4, features: int = 6, channels: int = 4,
+                       pixels: int = 4, highlight: int = 1) -> go.Figure:
+    """Which elements share one set of statistics under `norm`, highlighted in its colour.
+
+    Left: a batch of feature vectors (N x D). Right: a batch of images (N x C x H·W), each
+    channel's pixels side by side. The highlighted cells are normalised together; every other
+    group of the same shape gets its own statistics. GroupNorm is drawn with two groups.
+    """
+    dense = np.zeros((examples, features))  # (N, D)
+    image = np.zeros((examples, channels * pixels))  # (N, C * H*W)
+    n, d, c = highlight % examples, highlight % features, highlight % channels
+    if norm == "batch":  # one feature (channel) across the whole batch
+        dense[:, d] = 1
+        image[:, c * pixels:(c + 1) * pixels] = 1
+    elif norm in ("layer", "rms"):  # one example, all its features
+        dense[n, :] = 1
+        image[n, :] = 1
+    elif norm == "group":  # one example, one group of features (channels)
+        dense[n, :math.ceil(features / 2)] = 1
+        image[n, :math.ceil(channels / 2) * pixels] = 1
+    scale = [[0, "rgba(153,153,153,0.25)"], [1, norm_color(norm)]]
+    cell = {"type": "heatmap", "zmin": 0, "zmax": 1, "colorscale": scale, "showscale": False,
+            "xgap": 2, "ygap": 2, "hoverinfo": "skip"}
+    traces = [{**cell, "z": dense}, {**cell, "z": image, "xaxis": "x2", "yaxis": "y2"}]
+    split = 0.08 + 0.84 * features / (features + channels * pixels)
+    titles = {"none": "No norm: no statistics, each value passes through unchanged",
+              "dyt": "DyT: no statistics, each value is squashed by tanh on its own",
+              "rms": "RMSNorm: the highlighted values share one root mean square"}
+    title = titles.get(norm, f"{norm_label(norm)}: the highlighted values share one mean "
+                             "and variance")
+    layout = style.layout(
+        title, "feature (index)", "example (index)", height=300,
+        margin={"l": 70, "t": 90},
+        xaxis={"domain": [0, split - 0.08], "tickvals": list(range(features)),
+               "ticktext": [f"d{j}" for j in range(features)]},
+        yaxis={"autorange": "reversed", "tickvals": list(range(examples))},
+        xaxis2={"domain": [split, 1], "anchor": "y2", "title": {"text": "channel × pixel (index)"},
+                "tickvals": [k * pixels + (pixels - 1) / 2 for k in range(channels)],
+                "ticktext": [f"channel {k}" for k in range(channels)]},
+        yaxis2={"anchor": "x2", "autorange": "reversed", "showticklabels": False},
+        shapes=[{"type": "line", "xref": "x2", "yref": "y2 domain", "x0": k * pixels - 0.5,
+                 "x1": k * pixels - 0.5, "y0": 0, "y1": 1,
+                 "line": {"color": "#777777", "width": 2}} for k in range(1, channels)],
+        annotations=[{"text": text, "showarrow": False, "xref": f"{axis} domain",
+                      "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom"}
+                     for axis, text in (("x", "features: N × D"),
+                                        ("x2", "images: N × C × (H·W)"))],
+    )
+    return style.figure(traces, layout)
