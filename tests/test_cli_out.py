@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from normlab import cli, experiments, runcache
+from normlab import cli, lessons, runcache
 from normlab.cli import main
+from normlab.lessons import claims, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--depth", "2", "--width", "8", "--steps", "4", "--eval-every", "2",
@@ -32,9 +33,9 @@ def no_training(monkeypatch):
         raise AssertionError("training started before --out was checked")
     monkeypatch.setattr(cli, "stream", started)
     monkeypatch.setattr(runcache, "precompute", started)
-    monkeypatch.setitem(cli.LESSON_EXPERIMENTS, "invariances", started)
-    monkeypatch.setattr(experiments, "check_claim", started)
-    monkeypatch.setattr(experiments, "run_preset", started)
+    monkeypatch.setattr(lessons, "run_lesson", started)
+    monkeypatch.setattr(claims, "check_claim", started)
+    monkeypatch.setattr(presets, "run_preset", started)
 
 
 def bad_outs(tmp_path: Path, read_only: Path) -> dict[str, Path]:
