@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -40,6 +42,13 @@ class Run:
     num_params: int = 0
     _metrics: Table = field(default_factory=lambda: Table(METRIC_COLUMNS))
     _recorder_tables: dict = field(default_factory=dict)
+
+    def detached(self) -> Run:
+        """A copy of the run as it is now, which the training thread's later steps do not
+        change: what a page draws while the run trains on elsewhere."""
+        return dataclasses.replace(
+            self, _metrics=self._metrics.copy(),
+            _recorder_tables={name: t.copy() for name, t in self._recorder_tables.items()})
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -138,6 +147,37 @@ def prepare(cfg: TrainConfig) -> Setup:
                                                           cfg.seed))
 
 
+class Interrupted(Exception):
+    """Raised between two layers when a run's `should_stop` says so (see `interruptible`)."""
+
+
+@contextlib.contextmanager
+def interruptible(model: torch.nn.Module, should_stop: Callable[[], bool] | None):
+    """Check `should_stop()` after every layer's forward and backward while inside, raising
+    Interrupted: a Stop or a time limit reaches a run within one layer's time, even in a step
+    that takes minutes. With should_stop None, nothing is hooked."""
+    if should_stop is None:
+        yield
+        return
+
+    def check(*_) -> None:
+        if should_stop():
+            raise Interrupted
+
+    def after_forward(module, inputs, output) -> None:
+        check()
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(check)  # runs when backward reaches this layer
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(after_forward) for m in leaves]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class Step(NamedTuple):
     logits: torch.Tensor  # (B, classes)
     loss: torch.Tensor  # the batch's mean cross-entropy
@@ -161,12 +201,15 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     return Step(logits, loss, True)
 
 
-def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
+def stream(cfg: TrainConfig, record: bool = True,
+           should_stop: Callable[[], bool] | None = None) -> Iterator[Run]:
     """Train `cfg`, yielding the same growing Run after every snapshot and at the end.
 
     A snapshot is taken every `record_every` steps (the training forward/backward of that step
     is instrumented) and validation runs every `eval_every` steps. Closing the generator stops
-    training between snapshots and marks the run "stopped"; the frames so far are kept.
+    training between snapshots and marks the run "stopped"; the frames so far are kept. With
+    `should_stop`, it is also asked after every layer (forward and backward): once it says True
+    the run ends "stopped" and is yielded a last time, within one layer's time.
 
     Raises:
         ConfigError: the config cannot train (e.g. batch norm with batch size 1).
@@ -198,38 +241,42 @@ def stream(cfg: TrainConfig, record: bool = True) -> Iterator[Run]:
         )
 
     try:
-        log_metrics(0)
-        for step in range(cfg.steps):
-            snapshot = recorder is not None and (step % cfg.record_every == 0
-                                                 or step == cfg.steps - 1)
-            if snapshot:
-                recorder.begin(step)
-            index = batches.next()
-            x, y = data.x_train[index], data.y_train[index]
-            logits, loss, finite = train_step(model, optimizer, x, y)
-            if snapshot:
-                recorder.end()  # diverged: the exploded activations are the evidence
-            if not finite:
-                run.status, run.diverged_at = "diverged", step
-                run.message = _divergence_message(cfg, step, loss.item())
-                if seen:
-                    log_metrics(step)  # the finite losses since the last row
-                break
-            run.step = step + 1
-            losses += loss.detach()
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += 1
-            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
-                log_metrics(run.step)
-                losses.zero_(), correct.zero_()
-                seen = 0
-            if snapshot and run.step < cfg.steps:
-                run.wall_time = elapsed()
-                handed_over = time.perf_counter()
-                yield run
-                paused += time.perf_counter() - handed_over
-        else:
-            run.status = "finished"
+        try:
+            with interruptible(model, should_stop):
+                log_metrics(0)
+                for step in range(cfg.steps):
+                    snapshot = recorder is not None and (step % cfg.record_every == 0
+                                                         or step == cfg.steps - 1)
+                    if snapshot:
+                        recorder.begin(step)
+                    index = batches.next()
+                    x, y = data.x_train[index], data.y_train[index]
+                    logits, loss, finite = train_step(model, optimizer, x, y)
+                    if snapshot:
+                        recorder.end()  # diverged: the exploded activations are the evidence
+                    if not finite:
+                        run.status, run.diverged_at = "diverged", step
+                        run.message = _divergence_message(cfg, step, loss.item())
+                        if seen:
+                            log_metrics(step)  # the finite losses since the last row
+                        break
+                    run.step = step + 1
+                    losses += loss.detach()
+                    correct += (logits.detach().argmax(1) == y).sum()
+                    seen += 1
+                    if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+                        log_metrics(run.step)
+                        losses.zero_(), correct.zero_()
+                        seen = 0
+                    if snapshot and run.step < cfg.steps:
+                        run.wall_time = elapsed()
+                        handed_over = time.perf_counter()
+                        yield run
+                        paused += time.perf_counter() - handed_over
+                else:
+                    run.status = "finished"
+        except Interrupted:  # should_stop said so, between two layers of a step
+            run.status, run.message = "stopped", f"Stopped after {run.step} steps."
         run.wall_time = elapsed()
         yield run
     finally:

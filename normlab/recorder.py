@@ -45,6 +45,13 @@ class Table:
     def __len__(self) -> int:
         return len(next(iter(self.data.values())))
 
+    def copy(self) -> Table:
+        """A copy that later appends to this table do not reach (safe to read in another
+        thread while this one grows)."""
+        twin = Table(tuple(self.data))
+        twin.data = {column: list(values) for column, values in self.data.items()}
+        return twin
+
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:

@@ -4,11 +4,13 @@ import math
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from normlab import ConfigError, TrainConfig, stream, train
+from normlab import ConfigError, TrainConfig, engine, stream, train
 from normlab.data import BatchStream, load_dataset
+from normlab.defaults import DEFAULT_CONFIG
 from normlab.models import build_model
 from normlab.recorder import Recorder
 
@@ -247,3 +249,58 @@ def test_every_activation_name_in_config_builds_a_layer():
     from normlab.models import ACTIVATION_LAYERS
 
     assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS
+
+
+# --- stopping inside a step ------------------------------------------------------------------
+
+def test_a_should_stop_that_never_fires_changes_no_number():
+    cfg = DEFAULT_CONFIG.replace(steps=30)
+    plain = engine.train(cfg)
+    *_, checked = engine.stream(cfg, should_stop=lambda: False)
+    pd.testing.assert_frame_equal(plain.metrics.drop(columns="wall_time"),
+                                  checked.metrics.drop(columns="wall_time"))
+    pd.testing.assert_frame_equal(plain.layer_stats, checked.layer_stats)
+
+
+def test_should_stop_ends_a_run_between_two_layers_of_one_step():
+    calls = []
+
+    def stop_on_the_fifth_layer() -> bool:
+        calls.append(None)
+        return len(calls) >= 5
+
+    cfg = DEFAULT_CONFIG.replace(depth=8, steps=10, eval_every=10, record_every=10)
+    runs = list(engine.stream(cfg, should_stop=stop_on_the_fifth_layer))
+    assert len(runs) == 1 and runs[0].status == "stopped" and runs[0].step == 0
+    assert len(calls) == 5  # asked after each layer, and nothing more ran once it said True
+    assert runs[0].message == "Stopped after 0 steps."
+
+
+def test_should_stop_is_asked_during_backward_too():
+    cfg = DEFAULT_CONFIG.replace(steps=3, eval_every=3, record_every=3)
+    model = engine.prepare(cfg).model
+    layers = sum(1 for m in model.modules() if next(m.children(), None) is None)
+    calls, grad_mode = [], []
+
+    def stop_at_the_first_backward_check() -> bool:
+        # the first evaluation asks once per layer, the training forward once more per layer:
+        # the next question comes from backward
+        calls.append(None)
+        grad_mode.append(torch.is_grad_enabled())
+        return len(calls) > 2 * layers
+
+    *_, run = engine.stream(cfg, should_stop=stop_at_the_first_backward_check)
+    assert run.status == "stopped" and run.step == 0
+    assert len(calls) == 2 * layers + 1
+    assert grad_mode[layers:2 * layers] == [True] * layers  # the training forward
+
+
+def test_a_detached_run_does_not_grow_with_the_training():
+    runs = engine.stream(DEFAULT_CONFIG.replace(steps=40))
+    first = next(runs)
+    copy = first.detached()
+    rows = (len(copy.metrics), len(copy.layer_stats), len(copy.gradients))
+    for _ in runs:
+        pass
+    assert (len(copy.metrics), len(copy.layer_stats), len(copy.gradients)) == rows
+    assert len(first.metrics) > rows[0]
