@@ -105,7 +105,8 @@ def warm_up() -> bool:
 
 
 def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = None,
-                 notice=None, clean: bool = False) -> tuple[Run, bool]:
+                 notice=None, clean: bool = False, job_box: dict | None = None
+                 ) -> tuple[Run, bool]:
     """The run for `cfg`: replayed from the shared store, else trained by the server's
     scheduler, in turns with every other session's runs (see appkit.scheduler).
 
@@ -114,7 +115,8 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
     ahead. A rerun, a Stop or a closed tab ends the wait at the next Streamlit call (one comes
     at least every quarter second) and the run within one layer's time. clean=True replays only
     runs trained with this scheduler's clean wall times. Raises ConfigError (also when the
-    server holds as many runs as it may: scheduler.Full).
+    server holds as many runs as it may: scheduler.Full). `job_box["job"]` gets the job: a
+    plain dict in session state, where a rerun finds how a stopped run ended (see last_run).
     """
     store = run_store()
     if (run := store.get(cfg, clean=clean)) is not None:
@@ -122,6 +124,8 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
     notice = notice if notice is not None else st.empty()
     server = scheduler()
     job = server.submit(cfg)
+    if job_box is not None:
+        job_box["job"] = job
     shown, said, last_call = None, None, 0.0
     try:
         while True:
@@ -162,6 +166,8 @@ def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
     while not lock.acquire(timeout=0.05):  # the previous run stops at its next snapshot
         notice.info("Stopping the previous run…")
     started, last_draw, draws = time.perf_counter(), 0.0, []
+    job_box = st.session_state.setdefault(f"_{key}_job", {})
+    job_box.clear()
 
     def on_snapshot(run: Run) -> None:
         nonlocal last_draw
@@ -174,7 +180,7 @@ def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
             st.session_state["live_draws"] = draws
 
     try:
-        run, replayed = get_or_train(cfg, on_snapshot, notice)
+        run, replayed = get_or_train(cfg, on_snapshot, notice, job_box=job_box)
     except ConfigError as error:
         notice.error(f"This configuration cannot train: {error}", icon=":material/block:")
         return None
@@ -193,6 +199,9 @@ def last_run(key: str = LIVE_RUN_KEY) -> Run | None:
     lock = st.session_state.get("_training_lock")
     if lock is not None and lock.acquire(timeout=3.0):
         lock.release()
+    job = st.session_state.get(f"_{key}_job", {}).get("job")
+    if job is not None and job.done and job.run is not None:
+        return job.run  # how it ended: the snapshots drawn were copies taken while it ran
     return st.session_state.get(key)
 
 
