@@ -222,7 +222,7 @@ def train_probed(cfg: TrainConfig, condition: str, probe_every: int = 20,
         if not finite:
             status, steps_run = "diverged", step
             break
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     wall_time = time.perf_counter() - start
     val_loss, val_accuracy = (evaluate(model, data.x_val, data.y_val)
                               if status == "finished" else (math.nan, math.nan))
