@@ -129,8 +129,12 @@ def probe(model: nn.Module, x: Tensor, y: Tensor, lr: float,
     params = [p for p in model.parameters() if p.requires_grad]
     buffers = [b.clone() for b in model.buffers()]
     start = [p.detach().clone() for p in params]
-    loss0, grad0 = _loss_and_grad(model, x, y)
+    loss0, grad0 = _loss_and_grad(model, x, y)  # a noisy layer draws its noise here, once
     grad_norm = math.sqrt(sum(float(g.square().sum()) for g in grad0))
+    noisy = _noisy_layers(model)
+    was_frozen = [layer.frozen for layer in noisy]
+    for layer in noisy:
+        layer.frozen = True
     rows = []
     try:
         for multiplier in multipliers:
@@ -147,6 +151,8 @@ def probe(model: nn.Module, x: Tensor, y: Tensor, lr: float,
                 p.copy_(p0)
             for b, b0 in zip(model.buffers(), buffers):
                 b.copy_(b0)
+        for layer, frozen in zip(noisy, was_frozen):
+            layer.frozen = frozen
     return rows
 
 
