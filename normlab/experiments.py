@@ -94,6 +94,7 @@ from normlab.lessons.why_bn import (
     WHY_BN_QUICK,
     WhyBN,
     accuracy_intervals,
+    distribution_shift,
     smoothness,
     verdict_bn_smoother,
     verdict_noise_keeps_the_gain,

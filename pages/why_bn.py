@@ -71,9 +71,12 @@ if result is not None and len(result.runs):
                  key="wb_accuracy", caption=(
                      "Mean over seeds with its 95% t interval. If a steady distribution were "
                      "what helps, noisy BN would fall back towards no norm."))
+    moved = why_bn.distribution_shift(result.shift).set_index("condition")["shift"]
     appkit.chart(st, beyond.unit_distribution(result.shift), key="wb_shift_chart", caption=(
-        "What the next layer receives from one unit of the middle layer: with noisy BN its "
-        "centre and spread jump at every step, far more than without a norm; yet it trains."))
+        "One unit of the middle layer after its norm (noise included), as its activation and "
+        "the next layer receive it. Between probed steps its median moved by " + ", ".join(
+            f"{beyond.condition_label(c)} {m:.2f}" for c, m in moved.items()) + " of its "
+        "15th–85th spread: batch norm holds it still, noisy BN does not."))
     appkit.chart(st, beyond.smoothness_by_step(smooth, "beta"), key="wb_beta", caption=(
         "From the weights, steps of η·[0.5, 1, 2, 4] along the gradient: the largest change of "
         "the gradient per unit moved. Lower means the gradient is a better guide further out."))
@@ -86,8 +89,8 @@ st.subheader("Try this")
 st.markdown(
     "- Raise the **learning rate** to 0.1 or 0.2: which condition starts diverging first?\n"
     "- Set the **noise scale** to 5 and the **shift** to 3: does noisy BN still beat no norm?\n"
-    "- Is noisy BN smoother than no norm too? Compare its β line: the scale noise multiplies "
-    "the gradient as well, so smoothness and the gain need not go together here."
+    "- Compare noisy BN's β line with no norm's: is the noisy network smoother too, though "
+    "its unit moves about as much as without a norm?"
 )
 st.page_link("pages/lr_window.py", label="The learning-rate window: how large a step each norm "
              "survives", icon=":material/tune:")

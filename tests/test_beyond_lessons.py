@@ -100,6 +100,15 @@ def test_why_bn_is_reproducible_and_has_the_documented_frames():
     assert len(smooth) == 3 * 2 * 3 and (smooth["loss_range"] >= 0).all()
 
 
+def test_distribution_shift_is_zero_for_a_steady_unit_and_grows_with_its_jumps():
+    shift = pd.DataFrame([dict(condition=c, seed=0, step=step, quantile=q,
+                               value=q + (jump * (step % 2)))
+                          for c, jump in (("batch", 0.0), ("noisy_batch", 0.7))
+                          for step in range(4) for q in (0.15, 0.5, 0.85)])
+    moved = why_bn.distribution_shift(shift).set_index("condition")["shift"]
+    assert moved["batch"] == 0 and moved["noisy_batch"] == pytest.approx(0.7 / 0.7)
+
+
 def runs_frame(noisy: list[float], none: list[float]) -> pd.DataFrame:
     return pd.DataFrame([dict(condition=c, seed=s, final_val_accuracy=a)
                          for c, values in (("noisy_batch", noisy), ("none", none))
@@ -239,7 +248,8 @@ def test_each_new_lesson_runs_by_its_key(monkeypatch):
     monkeypatch.setattr(lr_window, "lr_sweep", lambda: tiny_runs)
     monkeypatch.setattr(data_view, "decision_regions", lambda: tiny_view)
     monkeypatch.setattr(data_view, "misclassified_digits", lambda: pd.DataFrame())
-    assert set(run_lesson("why_bn")) == {"runs", "probes", "shift", "smoothness", "accuracy"}
+    assert set(run_lesson("why_bn")) == {"runs", "probes", "shift", "smoothness",
+                                         "distribution_shift", "accuracy"}
     assert set(run_lesson("lr_window")) == {"runs", "points", "windows"}
     assert set(run_lesson("data_view")) == {"points", "regions", "accuracy",
                                             "misclassified_digits"}

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CHARTS = {
     "pages/why_bn.py": ["Final validation accuracy, with 95% intervals over seeds",
-                        "One unit the next layer sees: 15th, 50th, 85th percentiles (seed 0)",
+                        "One unit after the norm: 15th, 50th, 85th percentiles (seed 0)",
                         "Effective β-smoothness (gradient change per unit moved)",
                         "Loss variation along the gradient"],
     "pages/lr_window.py": ["Final validation loss by learning rate (× = no seed finished)",

@@ -51,6 +51,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         "concepts": worked_example,  # the batch and each norm's output for it
         "why_bn": lambda: (lambda result: {
             **result._asdict(), "smoothness": why_bn.smoothness(result.probes),
+            "distribution_shift": why_bn.distribution_shift(result.shift),
             "accuracy": why_bn.accuracy_intervals(result.runs)})(why_bn.why_bn()),
         "lr_window": lambda: (lambda runs: {
             "runs": runs, "points": lr_window.lr_points(runs),

@@ -159,7 +159,7 @@ def probe(model: nn.Module, x: Tensor, y: Tensor, lr: float,
 class WhyBN(NamedTuple):
     runs: pd.DataFrame  # one row per (condition, seed): RUN_COLUMNS
     probes: pd.DataFrame  # one row per (condition, seed, probed step, multiplier)
-    shift: pd.DataFrame  # the 15/50/85th percentiles of one unit the next layer sees, by step
+    shift: pd.DataFrame  # the 15/50/85th percentiles of one unit after the norm, by step
 
 
 def why_bn(
@@ -178,8 +178,9 @@ def why_bn(
 
     Trains every (condition, seed) for `base.steps` steps with engine.train_step. Every
     `probe_every` steps, before the update, `probe` walks along that batch's gradient, and the
-    15th/50th/85th percentiles over the batch of unit 0 of the middle layer's output (what
-    the next layer sees) are kept. Probing leaves training unchanged.
+    15th/50th/85th percentiles over the batch of unit 0 of the middle layer's norm output
+    (noise included; the linear output without a norm), the distribution its activation and
+    the next layer receive, are kept. Probing leaves training unchanged.
     """
     grid = [(c, s) for c in conditions for s in seeds]
     sweep = Sweep(len(grid), progress, should_stop)
@@ -203,9 +204,9 @@ def train_probed(cfg: TrainConfig, condition: str, probe_every: int = 20,
                  noise_scale: float = 3.0) -> tuple[dict, list[dict], list[dict]]:
     """One run of `why_bn`: its summary, its probe rows and its watched-unit percentiles."""
     cfg, data, model, optimizer, batches = build(cfg, condition, noise_shift, noise_scale)
-    watched = model.blocks[len(model.blocks) // 2]
+    watched = model.blocks[len(model.blocks) // 2].norm  # identity without a norm
     noisy = _noisy_layers(model)
-    seen: list[Tensor] = []  # unit 0 of the watched layer's output (B,), while probing
+    seen: list[Tensor] = []  # unit 0 of the watched norm's output (B,), while probing
     walks, percentiles, losses = [], [], []
     status, steps_run = "finished", cfg.steps
     start = time.perf_counter()
@@ -253,6 +254,22 @@ def smoothness(probes: pd.DataFrame) -> pd.DataFrame:
                          grad_change=float(walk["grad_change"].max()),
                          beta=float(ratio.max())))
     return frame(rows, SMOOTHNESS_COLUMNS)
+
+
+def distribution_shift(shift: pd.DataFrame) -> pd.DataFrame:
+    """Per condition, how far the watched unit's distribution moves between probed steps: the
+    mean absolute change of its median over its mean 15th-85th spread (median over seeds),
+    a crude measure of internal covariate shift (0: a steady distribution)."""
+    wide = shift.pivot_table(index=["condition", "seed", "step"], columns="quantile",
+                             values="value").reset_index()
+    rows = []
+    for (condition, seed), run in wide.groupby(["condition", "seed"], sort=False):
+        spread = float((run[0.85] - run[0.15]).mean())
+        jump = float(run[0.5].diff().abs().mean())
+        rows.append(dict(condition=condition, seed=seed,
+                         shift=jump / spread if spread > 0 else float("nan")))
+    per_seed = frame(rows, ("condition", "seed", "shift"))
+    return per_seed.groupby("condition", sort=False)["shift"].median().reset_index()
 
 
 def accuracy_intervals(runs: pd.DataFrame) -> pd.DataFrame:

@@ -99,12 +99,13 @@ def smoothness_by_step(smooth: pd.DataFrame, metric: str = "beta") -> go.Figure:
 
 
 def unit_distribution(shift: pd.DataFrame, seed: int = 0) -> go.Figure:
-    """What the next layer sees: the 15th/50th/85th percentiles over the batch of one unit of
-    the middle layer's output, by step, one panel per condition (one seed)."""
+    """What the next layer is fed: the 15th/50th/85th percentiles over the batch of one unit
+    of the middle layer's norm output (before the activation), by step, one panel per
+    condition (one seed)."""
     shift = shift[shift["seed"] == seed]
     conditions = _conditions_in(shift)
-    layout = style.layout(f"One unit the next layer sees: 15th, 50th, 85th percentiles "
-                          f"(seed {seed})", "", "unit's value (unitless)",
+    layout = style.layout(f"One unit after the norm: 15th, 50th, 85th percentiles "
+                          f"(seed {seed})", "", "unit's value before the activation (unitless)",
                           margin={"t": 80, "b": 110}, height=400)
     traces = []
     for i, (condition, domain) in enumerate(zip(conditions, style.panels(len(conditions), 0.05))):
