@@ -281,6 +281,7 @@ def test_the_beyond_plots_are_valid_titled_and_plot_their_numbers():
     assert lr_fig.data[0].marker.symbol[2] == "x"
     regions = built[5]
     assert sum(t.type == "heatmap" for t in regions.data) == 4  # 2 norms x 2 snapshots
+    assert all(np.asarray(t.z).dtype == float for t in regions.data if t.type == "heatmap")
     noisy = [t for t in built[1].data if t.name == "Noisy BatchNorm"][0]
     assert noisy.line.dash == "dot" and noisy.line.color == style.norm_color("batch")
 

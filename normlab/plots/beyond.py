@@ -230,7 +230,8 @@ def decision_regions_grid(points: pd.DataFrame, regions: pd.DataFrame,
             suffix = "" if n == 1 else str(n)
             cells = regions[(regions["norm"] == norm) & (regions["step"] == step)]
             xs, ys = np.unique(cells["x"].to_numpy()), np.unique(cells["y"].to_numpy())
-            z = cells.pivot(index="y", columns="x", values="predicted").to_numpy()
+            # float: plotly.js reads no int64 typed arrays, and the regions came out garbled
+            z = cells.pivot(index="y", columns="x", values="predicted").to_numpy(float)
             axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
             traces.append({"type": "heatmap", "x": xs, "y": ys, "z": z, "zmin": -0.5,
                            "zmax": classes - 0.5, "colorscale": _class_scale(classes),
@@ -244,9 +245,11 @@ def decision_regions_grid(points: pd.DataFrame, regions: pd.DataFrame,
             y1 = 1 - r * (height + rows_gap)
             layout[f"xaxis{suffix}"] = {"domain": [x0, min(x0 + width, 1)],
                                         "anchor": f"y{suffix}", "showticklabels": False,
+                                        "showgrid": False, "zeroline": False,
                                         "range": [xs[0], xs[-1]]}
             layout[f"yaxis{suffix}"] = {"domain": [max(y1 - height, 0), y1],
                                         "anchor": f"x{suffix}", "showticklabels": False,
+                                        "showgrid": False, "zeroline": False,
                                         "range": [ys[0], ys[-1]],
                                         "scaleanchor": f"x{suffix}"}
             score = accuracy.get((norm, step), math.nan)
