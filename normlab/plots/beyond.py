@@ -289,7 +289,7 @@ def misclassified_digits_chart(digits: pd.DataFrame, per_row: int = 8) -> go.Fig
             first = pixels.iloc[0]
             image = pixels.pivot(index="row", columns="col", values="ink").to_numpy()
             traces.append({"type": "heatmap", "z": image, "zmin": 0, "zmax": 1,
-                           "colorscale": "Greys", "showscale": False,
+                           "colorscale": "Greys", "reversescale": True, "showscale": False,
                            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
                            "hovertemplate": f"true {first['true']}, predicted "
                                             f"{first['predicted']}<extra></extra>"})
