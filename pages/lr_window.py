@@ -52,7 +52,7 @@ if runs is not None and len(runs):
             lines.append(f"- {norm_label(norm)}: **{decision.verdict}**. Largest rate that "
                          f"trained, over no norm's: ×{10 ** decision.effect:.3g} (95% interval "
                          f"×{10 ** decision.low:.3g} to ×{10 ** decision.high:.3g}, {decision.n} "
-                         f"seeds). {decision.settle}")
+                         f"seeds). {decision.settle.split(': ', 1)[-1]}")
         overall = {d.verdict for d in verdicts.values()}
         box = (st.success if overall == {"holds"} else
                st.error if overall == {"does not hold"} else st.warning)

@@ -48,8 +48,9 @@ result = appkit.sweep(
 def card(claim: str, decision, detail: str) -> None:
     """The claim, its computed verdict and the numbers behind it."""
     box = {"holds": st.success, "does not hold": st.error}.get(decision.verdict, st.warning)
+    settle = decision.settle.split(": ", 1)[-1]  # its interval is in raw units: given above
     box(f"**\"{claim}\"** — {decision.verdict} (at these settings). {detail} "
-        f"{decision.settle}", icon=":material/gavel:")
+        f"{settle[:1].upper() + settle[1:]}", icon=":material/gavel:")
 
 
 if result is not None and len(result.runs):
