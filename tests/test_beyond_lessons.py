@@ -191,6 +191,13 @@ def test_a_small_lr_sweep_trains_low_rates_and_diverges_without_a_norm_at_high_o
                                                                   "mean_val_loss"]).all()
 
 
+def test_trained_means_below_half_of_guessing_for_the_data_sets_classes():
+    runs = lr_window.lr_sweep(norms=("layer",), lrs=(0.1,), seeds=(0,),
+                              base=lr_window.LR_QUICK.replace(dataset="spirals", steps=5))
+    assert lr_window.trained_threshold(3) == pytest.approx(math.log(3) / 2)
+    assert runs["trained"].item() == (runs["final_val_loss"].item() < math.log(3) / 2)
+
+
 # --- data_view ----------------------------------------------------------------------------------
 
 

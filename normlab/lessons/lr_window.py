@@ -17,6 +17,7 @@ import pandas as pd
 
 from normlab import stats
 from normlab.config import TrainConfig
+from normlab.data import load_dataset
 from normlab.lessons._common import QUICK, Progress, ShouldStop, Sweep, frame
 from normlab.seeds import train_seeds
 
@@ -56,13 +57,15 @@ def lr_sweep(
     """
     grid = [(n, lr) for n in norms for lr in sorted(lrs)]
     sweep = Sweep(len(grid), progress, should_stop)
+    classes = load_dataset(base.dataset, base.seed, base.n_samples, base.noise,
+                           base.val_fraction).num_classes
+    threshold = trained_threshold(classes)
     rows = []
     for norm, lr in grid:
         if sweep.stopped():
             break
         runs = train_seeds(base.replace(norm=norm, lr=lr), seeds)
         final = runs.final().set_index("seed")
-        threshold = trained_threshold(10 if base.dataset == "digits" else 2)
         for status in runs.status.itertuples():
             finished = status.status == "finished"
             loss = float(final.loc[status.seed, "val_loss"]) if finished else math.nan
