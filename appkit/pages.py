@@ -55,6 +55,17 @@ SECTIONS: dict[str, list[Page]] = {
         Page("pages/speed.py", "Speed", ":material/timer:",
              "Is RMS norm cheaper than layer norm? Timed on this machine.", key="speed"),
     ],
+    "Beyond the three": [
+        Page("pages/why_bn.py", "Why does batch norm help?", ":material/psychology:",
+             "Internal covariate shift or a smoother loss? Noisy batch norm and a walk along "
+             "the gradient (Santurkar et al., 2018).", key="why_bn"),
+        Page("pages/lr_window.py", "The learning-rate window", ":material/tune:",
+             "Over which learning rates each norm trains, seed after seed (Bjorck et al., "
+             "2018).", key="lr_window"),
+        Page("pages/data_view.py", "See the data", ":material/scatter_plot:",
+             "Decision regions of two norms as they train; the digits each network gets wrong.",
+             key="data_view"),
+    ],
     "Test the claims": [
         Page("pages/claims.py", "Claim checker", ":material/fact_check:",
              "Each common claim, a one-click experiment, and a verdict from the data."),

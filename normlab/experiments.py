@@ -35,6 +35,14 @@ from normlab.lessons.convergence import (
     steps_to,
     steps_to_accuracy,
 )
+from normlab.lessons.data_view import (
+    DATA_VIEW_QUICK,
+    DIGITS_QUICK,
+    TOY_DATASETS,
+    DataView,
+    decision_regions,
+    misclassified_digits,
+)
 from normlab.lessons.depth import (
     DEPTH_CLAIM,
     DEPTH_LAYER_COLUMNS,
@@ -50,6 +58,15 @@ from normlab.lessons.invariances import (
     TRANSFORMATIONS,
     invariance_table,
     paper_table,
+)
+from normlab.lessons.lr_window import (
+    LR_GRID,
+    LR_NORMS,
+    LR_QUICK,
+    lr_points,
+    lr_sweep,
+    stable_windows,
+    verdict_larger_lr,
 )
 from normlab.lessons.presets import (
     PRESETS,
@@ -72,3 +89,14 @@ from normlab.lessons.speed import (
     time_norms,
 )
 from normlab.lessons.train_eval import biased_vs_unbiased, momentum_label, running_stats_trace
+from normlab.lessons.why_bn import (
+    CONDITIONS,
+    WHY_BN_QUICK,
+    WhyBN,
+    accuracy_intervals,
+    distribution_shift,
+    smoothness,
+    verdict_bn_smoother,
+    verdict_noise_keeps_the_gain,
+    why_bn,
+)

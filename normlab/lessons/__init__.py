@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 LESSON_KEYS = ("batch_size", "batch_dependence", "train_eval", "depth", "invariances", "speed",
-               "convergence", "concepts")
+               "convergence", "concepts", "why_bn", "lr_window", "data_view")
 
 
 def run_lesson(key: str) -> dict[str, pd.DataFrame]:
@@ -23,10 +23,13 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         batch_size,
         concepts,
         convergence,
+        data_view,
         depth,
         invariances,
+        lr_window,
         speed,
         train_eval,
+        why_bn,
     )
 
     def worked_example() -> dict[str, pd.DataFrame]:
@@ -46,6 +49,15 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         "speed": lambda: speed.time_norms()._asdict(),
         "convergence": lambda: {"convergence": convergence.convergence_sweep()},
         "concepts": worked_example,  # the batch and each norm's output for it
+        "why_bn": lambda: (lambda result: {
+            **result._asdict(), "smoothness": why_bn.smoothness(result.probes),
+            "distribution_shift": why_bn.distribution_shift(result.shift),
+            "accuracy": why_bn.accuracy_intervals(result.runs)})(why_bn.why_bn()),
+        "lr_window": lambda: (lambda runs: {
+            "runs": runs, "points": lr_window.lr_points(runs),
+            "windows": lr_window.stable_windows(runs)})(lr_window.lr_sweep()),
+        "data_view": lambda: {**data_view.decision_regions()._asdict(),
+                              "misclassified_digits": data_view.misclassified_digits()},
     }
     if key not in experiments:
         raise ValueError(f"unknown lesson {key!r}; one of {', '.join(LESSON_KEYS)}")

@@ -1,0 +1,77 @@
+"""See the data: the decision regions two norms' networks draw as they train, or the digits
+they get wrong."""
+
+import streamlit as st
+
+import appkit
+from normlab.lessons import data_view
+from normlab.plots import beyond, norm_label
+from normlab.registry import NORMS
+
+appkit.page_setup(__file__)
+st.title("See the data")
+st.write(
+    "A loss curve says how well a network does; a picture says what it has learned. For a "
+    "data set of points in the plane, ask the network for its class at every point of a grid: "
+    "the coloured regions are its decision, the dots the training data, as TensorFlow "
+    "Playground draws them. Two norms train side by side from the same seed (same data, "
+    "same initial weights, same batches), snapshot after snapshot. On the digits, see which "
+    "validation images each network gets wrong."
+)
+
+with st.form("dv_form"):
+    left, middle, right = st.columns(3)
+    dataset = left.selectbox("Data set", [*data_view.TOY_DATASETS, "digits"], key="dv_dataset")
+    first = middle.selectbox("Norm A", list(NORMS), index=list(NORMS).index("none"),
+                             format_func=norm_label, key="dv_norm_a")
+    second = middle.selectbox("Norm B", list(NORMS), index=list(NORMS).index("batch"),
+                              format_func=norm_label, key="dv_norm_b")
+    steps = right.select_slider("Training steps (last snapshot)", [100, 200, 400, 800],
+                                value=data_view.SNAPSHOTS[-1], key="dv_steps")
+    lr = right.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+                             value=data_view.DATA_VIEW_QUICK.lr, key="dv_lr")
+    st.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
+                          key="dv_run")
+
+norms = tuple(dict.fromkeys((first, second)))  # the same norm twice is drawn once
+if dataset == "digits":
+    digits = appkit.sweep("misclassified_digits", key="data_view_digits",
+                          label="Training on the digits", norms=norms,
+                          base=data_view.DIGITS_QUICK.replace(steps=steps, lr=lr))
+    if digits is not None:
+        if len(digits):
+            appkit.chart(st, beyond.misclassified_digits_chart(digits), key="dv_digits",
+                         caption="Each image: true class → predicted class (the network's "
+                         "confidence). Are the mistakes ones a person would make too?")
+            wrong = digits.drop_duplicates(["norm", "example"]).groupby("norm").size()
+            st.caption("Shown: the first " + ", ".join(
+                f"{n} wrong for {norm_label(norm)}" for norm, n in wrong.items()) + ".")
+        else:
+            st.success("Neither network got a validation digit wrong.")
+else:
+    snapshots = tuple(sorted({0, steps // 8, steps // 3, steps}))
+    view = appkit.sweep("decision_regions", key="data_view", label="Training two networks",
+                        norms=norms, snapshots=snapshots,
+                        base=data_view.DATA_VIEW_QUICK.replace(dataset=dataset, lr=lr))
+    if view is not None and len(view.regions):
+        appkit.chart(st, beyond.decision_regions_grid(view.points, view.regions, view.accuracy),
+                     key="dv_regions", caption=(
+                         "Rows: norms; columns: snapshots (step 0 is before training). Light "
+                         "colour: the class the network predicts there (eval mode); dots: "
+                         "training points in their true class."))
+        last = view.accuracy[view.accuracy["step"] == view.accuracy["step"].max()]
+        st.markdown("Validation accuracy at step " + f"{int(last['step'].max())}: " + ", ".join(
+            f"{norm_label(r.norm)} {100 * r.val_accuracy:.1f}%" for r in last.itertuples()) + ".")
+
+st.subheader("Try this")
+st.markdown(
+    "- On **spirals**, compare No norm with BatchNorm at step 50: whose regions have begun to "
+    "curl?\n"
+    "- Pick **LayerNorm** on **circles**: the first layer computes W·x + b, and while the "
+    "biases are near 0, layer norm gives the point 2x the same output as x: it cannot see "
+    "the radius. How many steps until the inner disc appears?\n"
+    "- On **digits**, are the two networks' mistakes the same images?"
+)
+st.page_link("pages/live_lab.py", label="Live lab: train one network and watch its layers",
+             icon=":material/science:")
+st.page_link("pages/why_bn.py", label="Why does batch norm help?", icon=":material/psychology:")
