@@ -57,11 +57,14 @@ frame = None if verdict is None else verdict.outcome_frame
 if frame is not None and len(frame):
     text = (f"**\"Batch norm is robust to the batch size\"** — {verdict.verdict}"
             f"{'' if not overrides else ' (at these settings)'}. {verdict.explanation}")
-    if verdict.verdict == claims.NOT_SETTLED:
+    if "batch" not in norms or not {"layer", "rms"} & set(norms):
+        st.caption("Add batch norm and layer or RMS norm (the controls) for the verdict.")
+    elif verdict.verdict == claims.NOT_SETTLED:
         st.warning(f"{text} To settle it: {verdict.settle}", icon=":material/help:")
+        st.caption(f"Rule: {verdict.threshold}.")
     else:
         st.info(text, icon=":material/gavel:")
-    st.caption(f"Rule: {verdict.threshold}.")
+        st.caption(f"Rule: {verdict.threshold}.")
     for budget, column in zip(("examples", "steps"), st.columns(2)):
         words = {"examples": f"{examples} examples seen", "steps": f"{steps} steps"}[budget]
         appkit.chart(column, lp.batch_size_curves(frame, budget=budget),
