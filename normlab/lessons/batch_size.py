@@ -130,8 +130,9 @@ def _stacked_train_mode_accuracy(runs, batch_size: int) -> dict[int, float]:
                 if st == "finished"]
     if runs.model is None or not finished:
         return {}
-    x_val = torch.stack([prepare(runs.config.replace(seed=s)).data.x_val for s in finished])
-    y_val = torch.stack([prepare(runs.config.replace(seed=s)).data.y_val for s in finished])
+    data = [prepare(runs.config.replace(seed=s)).data for s in finished]  # each seed's split
+    x_val = torch.stack([d.x_val for d in data])
+    y_val = torch.stack([d.y_val for d in data])  # (S, V)
     dtype = next(runs.model.parameters()).dtype
     x_val = x_val.to(dtype).flatten(2)  # (S, V, D)
     full = y_val.shape[1] // batch_size * batch_size or y_val.shape[1]

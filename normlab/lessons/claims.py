@@ -212,8 +212,9 @@ def verdict_bn_robust_to_batch_size(frame: pd.DataFrame,
         return join((f"the batch size is at least {f} ({BUDGET_WORDS.get(b, b)})"
                      for b, f, _ in floors), "and")
 
-    return combine(frame, parts, only_when, detail, seeds, threshold, unit="accuracy points "
-                   "(fraction)")
+    return combine(frame, parts, only_when, detail, seeds, threshold,
+                   unit="BN's accuracy change minus the controls', as a fraction: -0.1 is 10 "
+                   "points")
 
 
 def verdict_ln_independent_of_batch_mates(summary: pd.DataFrame,
