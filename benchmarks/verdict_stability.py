@@ -3,10 +3,10 @@
     PYTHONPATH=$PWD python benchmarks/verdict_stability.py [--claims ID,...]
 
 Prints one row per (claim, seed set): the verdict, the headline effect and its 95% interval,
-and the wall and CPU seconds each took, then whether the two sets agree and the checker's
-total time per set (the issue's budget: all claims at the defaults within 30 s on 2 cores; on a
-shared machine the CPU time is the figure to compare). Timings have no seeds: the second set is
-a second, independent measurement.
+and the wall and CPU seconds each took; under it each condition's decision, effect and
+interval. Then whether the two sets agree and the checker's total time per set (the issue's
+budget: all claims at the defaults within 30 s on 2 cores; on a shared machine the CPU time is
+the figure to compare). Timings have no seeds: the second set is a second, independent measurement.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def main() -> int:
             print(f"{claim_id:30} {seeds[0]}-{seeds[-1]:<3} {verdict.verdict[:62]:62} "
                   f"{number(verdict.effect):>8} {interval:>20} {wall:6.1f} {cpu:6.1f}",
                   flush=True)
+            for part in verdict.parts:  # every condition the verdict combines
+                d = part.decision
+                print(f"{'':30} {'':5}   {part.condition[:48]:48} {d.verdict:13} "
+                      f"{number(d.effect):>8} [{number(d.low)}, {number(d.high)}]")
     same = [c for c in ids if verdicts[c, SEED_SETS[0]] == verdicts[c, SEED_SETS[1]]]
     print(f"\nsame verdict on both seed sets: {len(same)} of {len(ids)}"
           + "".join(f"\n  differs: {c}" for c in ids if c not in same))
