@@ -356,7 +356,8 @@ def verdict_ln_less_stable_than_bn(study: pd.DataFrame) -> Verdict:
                      f"{best[('layer', depth)]:g}): layer minus batch "
                      f"{_interval_text(d, 1, ' nats')}")
     lrs = ", ".join(f"{lr:g}" for lr in sorted(set(study["lr"])))
-    detail = (f"Final training loss, each norm at its best learning rate from the grid {lrs}: "
+    detail = (f"Final training loss, each norm at its best learning rate from the grid {lrs} "
+              f"(picked on these same seeds): "
               + "; ".join(lines) + ". Very deep here means an MLP of "
               + " and ".join(str(d) for d in sorted(set(study["depth"]))) + " hidden layers; "
               "Ba et al. (2016) found batch norm ahead of layer norm in ConvNets, not MLPs.")
