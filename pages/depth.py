@@ -51,8 +51,8 @@ if result is not None and len(result.summary):
                  caption=depth.final_loss_sentence(summary, steps))
     appkit.chart(st, lp.depth_first_gradient(summary), key="depth_grad", caption=(
         "The gradient that reaches the first layer before any training, on a log scale: every "
-        "decade down is 10× less signal. Without a norm it vanishes or explodes exponentially "
-        "with depth; a norm keeps it within a small range."))
+        "decade down is 10× less signal. Without a norm, does it shrink or grow with depth at "
+        "each gain, and does a norm keep it within a small range?"))
     deepest = int(layers["depth"].max()) if len(layers) else max(depths)
     appkit.chart(st, lp.activation_std_by_layer(layers, deepest), key="depth_std", caption=(
         "The std of each layer's linear output at initialisation, from the input (left) to the "
