@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesson_parser.add_argument("name", choices=LESSON_KEYS, metavar="LESSON",
                                help=f"one of {', '.join(LESSON_KEYS)}")
     lesson_parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the CSVs")
+    add_verdict_options(lesson_parser, "the lesson's verdict (lessons that test a claim)")
 
     claims_parser = commands.add_parser(
         "claims", help="check the usual claims about the norms; print each verdict",
@@ -224,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                                f"{', '.join(claims.CLAIMS_BY_ID)}")
     claims_parser.add_argument("--out", type=Path, metavar="DIR",
                                help="folder for each claim's outcome CSV")
+    add_verdict_options(claims_parser, "each verdict")
 
     preset_parser = commands.add_parser(
         "preset", help="run a paper preset (a miniature of a paper's figure)",
@@ -236,6 +238,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- lessons, claims and presets: normlab.lessons, by lesson key -----------------------------
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """`0,1,2,3,4` (or a range, `0-4`) as distinct seeds."""
+    try:
+        if "-" in text and "," not in text:
+            low, high = (int(part) for part in text.split("-"))
+            seeds = tuple(range(low, high + 1))
+        else:
+            seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seeds like 0,1,2,3,4 or 0-4 (got {text!r})") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and not negative ({text!r})")
+    return seeds
+
+
+def add_verdict_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seeds", type=parse_seeds, default=claims.DEFAULT_SEEDS,
+                        metavar="S,S,...", help="seeds for the experiments that train "
+                        "(default 0,1,2,3,4; an exact computation ignores them)")
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as one JSON line (claim, verdict, seeds, effect, "
+                        "interval, ...)")
+
+
+def verdict_line(claim_id: str, verdict: claims.Verdict, seconds: float, **extra) -> str:
+    """One claim's verdict as one strict JSON line."""
+    return json.dumps({"claim": claim_id, **extra, "text": claims.CLAIMS_BY_ID[claim_id].text,
+                       **verdict.as_dict(), "seconds": round(seconds, 2)}, allow_nan=False)
+
+
+def describe_verdict(claim_id: str, verdict: claims.Verdict) -> str:
+    """The verdict for people: the claim, the verdict, the effect and its interval, the rule."""
+    lines = [claims.CLAIMS_BY_ID[claim_id].text, f"  -> {verdict.verdict}"]
+    if verdict.interval is not None and verdict.n:
+        lines.append(f"  effect {verdict.effect:.3g} ({verdict.effect_unit}), 95% interval "
+                     f"[{verdict.interval[0]:.3g}, {verdict.interval[1]:.3g}], n = {verdict.n}"
+                     f" ({verdict.method})")
+    else:
+        lines.append(f"  {verdict.method}")
+    lines.append(f"  rule: {verdict.threshold}")
+    if verdict.settle:
+        lines.append(f"  to settle it: {verdict.settle}")
+    lines.append(f"  {verdict.explanation}")
+    return "\n".join(lines)
 
 
 def out_folder_ready(out: Path | None, command: str) -> bool:
@@ -272,7 +321,22 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not out_folder_ready(args.out, "lesson"):
         return 1
+    claim = claims.claim_for_lesson(args.name)
+    if args.json:
+        if claim is None:
+            parser.error(f"lesson {args.name} has no verdict; --json needs one of "
+                         f"{', '.join(c.lesson for c in claims.CLAIMS)}")
+        start = time.perf_counter()
+        verdict = claims.check_claim(claim.id, seeds=args.seeds)
+        print(verdict_line(claim.id, verdict, time.perf_counter() - start, lesson=args.name),
+              flush=True)
+        if args.out is not None:
+            verdict.outcome_frame.to_csv(args.out / f"{claim.id}.csv", index=False)
+        return 0
     write_frames(lessons.run_lesson(args.name), args.out)
+    if claim is not None:
+        print()
+        print(describe_verdict(claim.id, claims.check_claim(claim.id, seeds=args.seeds)))
     return 0
 
 
@@ -285,9 +349,12 @@ def claims_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     if not out_folder_ready(args.out, "claims"):
         return 1
     for claim_id in ids:
-        verdict = claims.check_claim(claim_id)
-        print(f"{claims.CLAIMS_BY_ID[claim_id].text}\n  -> {verdict.verdict}: "
-              f"{verdict.explanation}")
+        start = time.perf_counter()
+        verdict = claims.check_claim(claim_id, seeds=args.seeds)
+        if args.json:
+            print(verdict_line(claim_id, verdict, time.perf_counter() - start), flush=True)
+        else:
+            print(describe_verdict(claim_id, verdict), flush=True)
         if args.out is not None:
             verdict.outcome_frame.to_csv(args.out / f"{claim_id}.csv", index=False)
     return 0

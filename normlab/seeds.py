@@ -71,6 +71,8 @@ class SeedRuns:
     status: pd.DataFrame
     wall_time: float
     batched: bool
+    model: nn.Module | None = None  # the batched model after training, its seeds those that
+    # finished, in `seeds` order (None when the engine was looped)
 
     def final(self) -> pd.DataFrame:
         """The last evaluation of each seed, one row per seed."""
@@ -433,7 +435,8 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4),
     wall_time = time.perf_counter() - start
     metrics = _frame(rows, SEED_METRIC_COLUMNS).sort_values(["seed", "step"], kind="stable")
     return SeedRuns(cfg, seeds, metrics.reset_index(drop=True),
-                    _frame(list(status.values()), SEED_STATUS_COLUMNS), wall_time, batched=True)
+                    _frame(list(status.values()), SEED_STATUS_COLUMNS), wall_time, batched=True,
+                    model=model)
 
 
 def train_seeds_looped(cfg: TrainConfig, seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> SeedRuns:

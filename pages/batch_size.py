@@ -15,56 +15,77 @@ st.write(
     "small batch gives it noisy statistics, and in eval mode it switches to running averages "
     "that no training batch ever used. Wu & He (2018, *Group Normalization*, Fig. 1) saw "
     "ResNet-50's ImageNet error rise from 23.6% to 34.7% as the batch per GPU shrank from 32 to "
-    "2, while group norm stayed near 24%. Here every network sees the **same number of "
-    "examples**, so a smaller batch means more, noisier steps; nothing else changes."
+    "2, while group norm stayed near 24%. Here batch norm is judged against the norms without "
+    "batch statistics (layer, RMS, none) under **two budgets**: the same number of examples "
+    "seen (a smaller batch takes more, noisier steps) and the same number of steps (a smaller "
+    "batch sees fewer examples). The verdict below is the Claim checker's: the same function "
+    "and, at the defaults, the same runs."
 )
 
+claim = claims.CLAIMS_BY_ID["bn_robust_to_batch_size"]
+DEFAULTS = dict(norms=("batch", "layer", "rms", "none"), batch_sizes=claim.defaults["batch_sizes"],
+                seeds=claims.DEFAULT_SEEDS, examples=2048, steps=256)
 with st.form("batch_size_form"):
     left, right = st.columns([3, 2])
-    norms = left.multiselect("Norms", list(NORMS), default=["batch", "layer", "rms", "group"],
+    norms = left.multiselect("Norms", list(NORMS), default=list(DEFAULTS["norms"]),
                              format_func=norm_label, key="bs_norms")
     batch_sizes = right.multiselect("Batch sizes", [1, 2, 4, 8, 16, 32, 64, 128],
-                                    default=[1, 2, 4, 8, 16], key="bs_sizes")
-    seeds = left.slider("Seeds per point", 1, 5, 1, key="bs_seeds",
-                        help="More seeds draw error bars (the seed-to-seed spread) and take "
-                             "proportionally longer.")
-    examples = right.select_slider("Training examples seen by every run",
-                                   [256, 512, 1024, 2048, 4096], value=1024, key="bs_examples",
+                                    default=list(DEFAULTS["batch_sizes"]), key="bs_sizes")
+    seeds = left.slider("Seeds per point", 2, 10, len(DEFAULTS["seeds"]), key="bs_seeds",
+                        help="The verdict's 95% interval comes from the seed-to-seed spread; "
+                             "all seeds of a point train together as one batched model.")
+    examples = right.select_slider("Same examples: training examples seen by every run",
+                                   [256, 512, 1024, 2048, 4096], value=DEFAULTS["examples"],
+                                   key="bs_examples",
                                    help="steps = examples ÷ batch size, at the same learning rate")
+    steps = right.select_slider("Same steps: steps taken by every run", [64, 128, 256, 512],
+                                value=DEFAULTS["steps"], key="bs_steps")
     st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:",
                           key="bs_run")
 
 if not norms or not batch_sizes:
     st.info("Pick at least one norm and one batch size, then run the sweep.")
     st.stop()
-runs = len(norms) * len(batch_sizes) * seeds
-frame = appkit.sweep(
-    "batch_size_sweep", key="batch_size", label=f"Training {runs} networks",
-    norms=tuple(norms), batch_sizes=tuple(sorted(batch_sizes)), seeds=tuple(range(seeds)),
-    examples=examples)
+chosen = dict(norms=tuple(norms), batch_sizes=tuple(sorted(batch_sizes)),
+              seeds=tuple(range(seeds)), examples=examples, steps=steps)
+overrides = {name: value for name, value in chosen.items() if value != DEFAULTS[name]}
+runs = 2 * len(norms) * len(batch_sizes)
+verdict = appkit.sweep("check_claim", key="batch_size", label=f"Training {runs} batches of "
+                       f"{seeds} seeds", claim_id=claim.id, **overrides)
+frame = None if verdict is None else verdict.outcome_frame
 
 if frame is not None and len(frame):
-    if "batch" in set(frame["norm"]):
-        verdict = claims.verdict_bn_robust_to_batch_size(frame)
-        st.info(f"**\"Batch norm is robust to the batch size\"** — {verdict.verdict}. "
-                f"{verdict.explanation}", icon=":material/gavel:")
-    appkit.chart(st, lp.batch_size_curves(frame), key="bs_accuracy", caption=(
-        f"Each point is a network trained on {examples} examples (error bars: min to max over "
-        "the seeds). A norm that does not care about the batch size draws a flat line; watch "
-        "batch norm's left end."))
-    appkit.chart(st, lp.train_eval_gap(frame), key="bs_gap", caption=(
+    text = (f"**\"Batch norm is robust to the batch size\"** — {verdict.verdict}"
+            f"{'' if not overrides else ' (at these settings)'}. {verdict.explanation}")
+    if "batch" not in norms or not {"layer", "rms"} & set(norms):
+        st.caption("Add batch norm and layer or RMS norm (the controls) for the verdict.")
+    elif verdict.verdict == claims.NOT_SETTLED:
+        st.warning(f"{text} To settle it: {verdict.settle}", icon=":material/help:")
+        st.caption(f"Rule: {verdict.threshold}.")
+    else:
+        st.info(text, icon=":material/gavel:")
+        st.caption(f"Rule: {verdict.threshold}.")
+    for budget, column in zip(("examples", "steps"), st.columns(2)):
+        words = {"examples": f"{examples} examples seen", "steps": f"{steps} steps"}[budget]
+        appkit.chart(column, lp.batch_size_curves(frame, budget=budget),
+                     key=f"bs_accuracy_{budget}", caption=(
+                         f"Each point: the mean over {seeds} seeds of networks trained for "
+                         f"{words} (error bars: min to max over the seeds)."))
+    appkit.chart(st, lp.train_eval_gap(frame[frame["budget"] == "examples"]), key="bs_gap",
+                 caption=(
         "Accuracy on the same validation set in training mode (each batch's own statistics) "
-        "minus eval mode (running averages). Only batch norm has two modes. Below 0: one small "
-        "batch's statistics are noisier than the running averages; above 0: the averages lag "
-        "behind what the network trained with."))
+        "minus eval mode (running averages), same examples seen. Only batch norm has two modes. "
+        "Below 0: one small batch's statistics are noisier than the running averages; above 0: "
+        "the averages lag behind what the network trained with."))
     failed = frame[frame["status"] != "finished"]
-    for (norm, status), rows in failed.groupby(["norm", "status"], sort=False):
+    for (norm, status), rows in failed.drop_duplicates(["norm", "status", "batch_size"]) \
+            .groupby(["norm", "status"], sort=False):
         sizes = ", ".join(str(b) for b in rows["batch_size"].unique())
         st.warning(f"**{norm_label(norm)} at batch size {sizes}: {status}.** "
                    f"{rows['message'].iloc[0]}", icon=":material/block:")
     with st.expander("The numbers"):
         st.dataframe(frame.drop(columns=["message"]), hide_index=True, width="stretch")
-        st.download_button("batch_size_sweep.csv", data=frame.to_csv(index=False),
+        st.download_button("batch_size_study.csv", data=frame.to_csv(index=False),
                            file_name="normlab-batch-size.csv", mime="text/csv",
                            on_click="ignore", icon=":material/download:")
 
@@ -79,10 +100,9 @@ st.write(
 
 st.subheader("Try this")
 st.markdown(
-    "- Add **No norm** and **DyT** (no statistics at all): is batch norm at batch size 2 worse "
-    "than no norm?\n"
-    "- Set **seeds per point** to 3: are the differences at batch 8 and 16 bigger than the "
-    "error bars?\n"
+    "- Add batch size **4**: is batch norm robust there, not, or is it not settled with five "
+    "seeds? Try ten.\n"
+    "- Compare the two charts: which budget is harder on the small batches for every norm?\n"
     "- Raise the **examples seen** to 4096: does more training close batch norm's gap at "
     "batch size 2?"
 )

@@ -19,6 +19,7 @@ from normlab.lessons import claims, depth, presets
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LESSON_CHARTS = {
     "pages/batch_size.py": ["Validation accuracy by batch size (same examples seen)",
+                            "Validation accuracy by batch size (same steps)",
                             "Train mode minus eval mode: validation accuracy gap"],
     "pages/batch_dependence.py": ["One example's output in 20 different batches",
                                   "How far the batch mates move the example's output"],
@@ -55,9 +56,11 @@ def test_every_lesson_runs_its_defaults(page):
 def test_batch_size_sweep_follows_the_chosen_norms_and_sizes():
     at = open_page("pages/batch_size.py")
     default = figures(at)["Validation accuracy by batch size (same examples seen)"]
-    assert "refused" in texts(at.warning) and "batch size 1" in texts(at.warning)
+    assert {trace["name"] for trace in default["data"]} == {"BatchNorm", "LayerNorm", "RMSNorm",
+                                                           "No norm"}
     at.multiselect(key="bs_norms").set_value(["layer"])
     at.multiselect(key="bs_sizes").set_value([4, 16])
+    at.slider(key="bs_seeds").set_value(2)
     at.select_slider(key="bs_examples").set_value(256)
     at.button(key="bs_run").click().run()
     assert not at.exception
@@ -66,6 +69,22 @@ def test_batch_size_sweep_follows_the_chosen_norms_and_sizes():
     assert [trace["name"] for trace in fig["data"]] == ["LayerNorm"]
     assert values(fig["data"][0]["x"]) == [4, 16]
     assert not at.warning  # nothing refused without batch norm at batch size 1
+    at.multiselect(key="bs_norms").set_value(["batch", "layer"])
+    at.multiselect(key="bs_sizes").set_value([1, 16])
+    at.button(key="bs_run").click().run()
+    assert "refused" in texts(at.warning) and "batch size 1" in texts(at.warning)
+
+
+def test_the_batch_size_page_and_the_claim_checker_give_the_same_verdict():
+    page = open_page("pages/batch_size.py")
+    on_page = next(text for text in texts(page.info).split("\n")
+                   if "robust to the batch size" in text)
+    checker = open_page("pages/claims.py")
+    checker.button(key="claim_run_bn_robust_to_batch_size").click().run()
+    verdict = appkit._experiment("check_claim", {"claim_id": "bn_robust_to_batch_size"})
+    assert f"— {verdict.verdict}. " in on_page
+    assert f"Verdict: {verdict.verdict}." in texts(checker.warning) + texts(checker.success) \
+        + texts(checker.error)
 
 
 def test_a_bigger_batch_moves_batch_norm_less_and_layer_norm_never():
@@ -138,10 +157,41 @@ def test_a_claim_card_renders_its_verdict():
     at.button(key="claim_run_ln_independent_of_batch_mates").click().run()
     assert not at.exception
     assert "Verdict: holds." in texts(at.success)
+    assert "Exact computation" in texts(at.markdown)  # no seeds, said so
     assert "How far the batch mates move the example's output" in figures(at)
     at.button(key="claim_run_rms_invariant_to_rescaling").click().run()
     assert "Verdict: holds only when" in texts(at.warning)
     assert "Verdict: holds." in texts(at.success)  # the first card keeps its verdict
+    assert "not settled" not in texts(at.warning)
+
+
+def straddling_curves(experiment_seeds=(0, 1, 2, 3, 4)) -> pd.DataFrame:
+    """convergence_sweep-like curves: batch norm faster on some seeds, slower on others."""
+    rows = []
+    for norm, reached in (("batch", [10, 40, 20, 50, 30]), ("none", [30, 20, 40, 30, 20])):
+        for seed, first in zip(experiment_seeds, reached):
+            rows += [dict(norm=norm, lr=0.05, seed=seed, step=step,
+                          val_accuracy=0.95 if step >= first else 0.5) for step in range(0, 70, 10)]
+    return pd.DataFrame(rows)
+
+
+def test_a_claim_card_says_not_settled_with_its_interval_and_rule(monkeypatch):
+    claim = claims.CLAIMS_BY_ID["bn_speeds_convergence"]
+
+    def straddling(seeds=(0, 1, 2, 3, 4), base=None, progress=None, should_stop=None):
+        return straddling_curves(seeds)
+
+    monkeypatch.setitem(claims.CLAIMS_BY_ID, claim.id,
+                        dataclasses.replace(claim, experiment=straddling))
+    at = open_page("pages/claims.py")
+    at.button(key="claim_run_bn_speeds_convergence").click().run()
+    assert not at.exception
+    warning = texts(at.warning)
+    assert "Verdict: not settled at this budget." in warning and "To settle it" in warning
+    shown = texts(at.markdown)
+    assert "95% interval [" in shown and "n = 5" in shown and "95% t interval over seeds" in shown
+    assert "Rule: batch norm counts as faster" in shown
+    appkit._experiment.clear()  # the straddling outcome must not answer for the real claim
 
 
 def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):

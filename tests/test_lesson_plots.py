@@ -57,6 +57,14 @@ def speed_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return times, rms_over_layer(times)
 
 
+def depth_study() -> pd.DataFrame:
+    """depth_lr_study-like rows: two norms, two depths, two lrs, two seeds."""
+    return pd.DataFrame([dict(norm=n, depth=d, lr=lr, seed=s, status="finished",
+                              final_train_loss=(1.0 if n == "batch" else 1.5) + lr + s / 10)
+                         for n in ("batch", "layer") for d in (16, 32) for lr in (0.01, 0.1)
+                         for s in (0, 1)])
+
+
 @pytest.fixture(scope="module")
 def figures() -> dict[str, go.Figure]:
     style.VALIDATE = True  # every builder's output is checked property by property
@@ -84,6 +92,10 @@ def figures() -> dict[str, go.Figure]:
         "lag": lp.eval_vs_train_mode(pd.concat([lag.assign(momentum="0.001"),
                                                 lag.assign(momentum="None (cumulative)")])),
         "depth_loss": lp.depth_final_loss(summary),
+        "depth_lr_grid": lp.depth_lr_grid(depth_study()),
+        "batch_size_steps": lp.batch_size_curves(pd.concat([sweep.assign(budget="examples"),
+                                                            sweep.assign(budget="steps")]),
+                                                 budget="steps"),
         "depth_gradient": lp.depth_first_gradient(summary),
         "depth_std": lp.activation_std_by_layer(layers, 8),
         "invariances": lp.invariance_heatmap(invariance_table()),
@@ -193,3 +205,16 @@ def test_the_running_traces_show_the_true_value_and_the_buffers(figures):
     assert [t.name for t in legend] == [
         f"momentum {momentum_label(m)}" for m in (0.01, 0.1, 0.5, None)]
     assert [t.name for t in data[1:-1]][0] == "momentum 0.5"  # the jumpiest drawn first
+
+
+def test_the_depth_lr_grid_shows_each_norms_mean_loss_per_lr_and_depth(figures):
+    fig = figures["depth_lr_grid"]
+    batch16 = next(t for t in fig.data if t.name == "BatchNorm" and t.xaxis == "x")
+    assert list(batch16.x) == [0.01, 0.1]
+    assert list(batch16.y) == pytest.approx([1.06, 1.15])  # mean of seeds 0 and 1
+    assert "Final training loss by learning rate" in fig.layout.title.text
+
+
+def test_batch_size_curves_draw_one_budget(figures):
+    assert figures["batch_size_steps"].layout.title.text.endswith("(same steps)")
+    assert figures["batch_size"].layout.title.text.endswith("(same examples seen)")

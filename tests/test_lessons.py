@@ -19,6 +19,7 @@ from normlab.lessons.claims import (
     CLAIMS,
     DOES_NOT_HOLD,
     HOLDS,
+    NOT_SETTLED,
     check_claim,
     holds_only_when,
     verdict_bn_robust_to_batch_size,
@@ -248,7 +249,7 @@ def test_weight_matrix_re_centring_shifts_every_unit_of_an_example_equally():
 
 
 def test_time_norms_returns_a_row_per_case_and_the_rms_over_layer_ratio():
-    times, ratios = time_norms(sizes=((8, 16),), repeats=2, warmup=1)
+    times, ratios, _ = time_norms(sizes=((8, 16),), repeats=2, warmup=1)
     assert list(times.columns) == list(TIME_COLUMNS)
     assert len(times) == 3 * 3
     assert (times["status"] == "ok").all() and (times["repeats"] == 2).all()
@@ -265,7 +266,7 @@ def test_a_failing_implementation_is_recorded_as_unavailable(monkeypatch):
         return real(implementation, norm, features)
 
     monkeypatch.setattr(speed, "_speed_layer", no_compiler)
-    times, ratios = time_norms(sizes=((8, 16),), norms=("layer", "rms"),
+    times, ratios, _ = time_norms(sizes=((8, 16),), norms=("layer", "rms"),
                                implementations=("torch", "torch.compile"), repeats=1)
     compiled = times[times["implementation"] == "torch.compile"]
     assert compiled["status"].str.startswith("unavailable: RuntimeError").all()
@@ -299,21 +300,52 @@ def test_steps_to_accuracy_is_inf_when_never_reached():
 # --- 7. verdicts on synthetic outcomes, both ways ------------------------------------------
 
 
-def sweep_outcome(accuracies: dict[int, float]) -> pd.DataFrame:
-    return pd.DataFrame([dict(norm="batch", batch_size=b, seed=0, val_accuracy=a,
-                              train_mode_val_accuracy=a, status="finished")
-                         for b, a in accuracies.items()])
+SEEDS = (0, 1, 2, 3, 4)
 
 
-def test_verdict_bn_robust_to_batch_size_both_ways():
-    flat = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.91, 32: 0.92}))
-    assert flat.verdict == HOLDS
-    drop = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.3, 8: 0.91, 32: 0.92}))
-    assert drop.verdict == holds_only_when("the batch size is at least 8")
-    broken = verdict_bn_robust_to_batch_size(sweep_outcome({2: 0.9, 8: 0.3, 32: 0.5}))
-    assert broken.verdict == DOES_NOT_HOLD
-    refused = sweep_outcome({1: math.nan, 8: 0.91, 32: 0.92})
-    assert verdict_bn_robust_to_batch_size(refused).verdict.startswith("holds only when")
+def study_outcome(bn: dict[int, list[float]], control: dict[int, list[float]],
+                  budgets=("examples",)) -> pd.DataFrame:
+    """batch_size_study-like rows: per batch size, one accuracy per seed for BN and for layer
+    and RMS norm (both given `control`)."""
+    rows = []
+    for budget in budgets:
+        for norm, accuracies in (("batch", bn), ("layer", control), ("rms", control)):
+            for size, per_seed in accuracies.items():
+                rows += [dict(budget=budget, norm=norm, batch_size=size, seed=seed,
+                              val_accuracy=a, train_mode_val_accuracy=a,
+                              status="finished" if math.isfinite(a) else "refused")
+                         for seed, a in zip(SEEDS, per_seed)]
+    return pd.DataFrame(rows)
+
+
+FLAT = [0.90, 0.91, 0.92, 0.90, 0.91]
+
+
+def test_verdict_bn_robust_to_batch_size_both_ways_and_not_settled():
+    flat = study_outcome({2: FLAT, 8: FLAT, 32: FLAT}, {2: FLAT, 8: FLAT, 32: FLAT})
+    robust = verdict_bn_robust_to_batch_size(flat)
+    assert robust.verdict == HOLDS and robust.n == 5 and robust.seeds == SEEDS
+    assert "95% interval" in robust.threshold
+    collapse = [0.2, 0.15, 0.25, 0.2, 0.18]
+    drop = study_outcome({2: collapse, 8: FLAT, 32: FLAT}, {2: FLAT, 8: FLAT, 32: FLAT},
+                         budgets=("examples", "steps"))
+    assert verdict_bn_robust_to_batch_size(drop).verdict == holds_only_when(
+        "the batch size is at least 8")
+    everywhere = study_outcome({2: collapse, 8: collapse, 32: FLAT}, {2: FLAT, 8: FLAT, 32: FLAT})
+    assert verdict_bn_robust_to_batch_size(everywhere).verdict == DOES_NOT_HOLD
+    # the controls fall as far as BN: the budget, not BN, is to blame
+    both = study_outcome({2: collapse, 32: FLAT}, {2: collapse, 32: FLAT})
+    assert verdict_bn_robust_to_batch_size(both).verdict == HOLDS
+    # BN 10 points below at batch 2 on average, with a spread that straddles the tolerance
+    straddle = [0.75, 0.88, 0.70, 0.85, 0.87]
+    unsure = verdict_bn_robust_to_batch_size(study_outcome({2: straddle, 32: FLAT},
+                                                            {2: FLAT, 32: FLAT}))
+    assert unsure.verdict == NOT_SETTLED
+    low, high = unsure.interval
+    assert low < -0.10 < high and "seeds" in unsure.settle
+    refused = study_outcome({1: [math.nan] * 5, 8: FLAT, 32: FLAT}, {1: FLAT, 8: FLAT, 32: FLAT})
+    assert verdict_bn_robust_to_batch_size(refused).verdict == holds_only_when(
+        "the batch size is at least 8")
 
 
 def test_verdict_ln_independent_of_batch_mates_both_ways():
@@ -340,59 +372,98 @@ def test_verdict_rms_invariant_to_rescaling_both_ways():
         verdict.explanation
 
 
-def ratio_outcome(ratios: dict[tuple[str, str], float]) -> pd.DataFrame:
-    return pd.DataFrame([dict(implementation=i, size=s, ratio=r)
-                         for (i, s), r in ratios.items()])
+def rounds_outcome(ratios: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([dict(implementation=i, size="8x8", round=k, ratio=r)
+                         for i, per_round in ratios.items() for k, r in enumerate(per_round)])
 
 
-def test_verdict_rms_cheaper_than_layer_both_ways():
-    cheaper = ratio_outcome({("torch", "8x8"): 0.7, ("naive", "8x8"): 0.6})
-    assert verdict_rms_cheaper_than_layer(cheaper).verdict == HOLDS
-    dearer = ratio_outcome({("torch", "8x8"): 1.7, ("naive", "8x8"): 1.0})
+def test_verdict_rms_cheaper_than_layer_both_ways_and_not_settled():
+    cheaper = rounds_outcome({"torch": [0.7, 0.72, 0.69, 0.71], "naive": [0.6, 0.62, 0.58, 0.6]})
+    verdict = verdict_rms_cheaper_than_layer(cheaper)
+    assert verdict.verdict == HOLDS and verdict.n == 4
+    assert 0.6 < verdict.interval[0] < verdict.effect < verdict.interval[1] < 0.95
+    dearer = rounds_outcome({"torch": [1.7, 1.8, 1.75], "naive": [1.0, 1.02, 0.99]})
     assert verdict_rms_cheaper_than_layer(dearer).verdict == DOES_NOT_HOLD
-    mixed = ratio_outcome({("torch", "8x8"): 1.7, ("naive", "8x8"): 0.6})
+    mixed = rounds_outcome({"torch": [1.7, 1.8, 1.75], "naive": [0.6, 0.62, 0.58]})
     assert verdict_rms_cheaper_than_layer(mixed).verdict == holds_only_when(
-        "using the naive implementation")
+        "using the naive implementation at 8x8")
+    noisy = rounds_outcome({"torch": [0.5, 1.6, 0.7, 1.3]})  # a loaded machine
+    assert verdict_rms_cheaper_than_layer(noisy).verdict == NOT_SETTLED
 
 
-def depth_outcome(losses: dict[tuple[str, float], float], depth: int = 16) -> pd.DataFrame:
-    return pd.DataFrame([dict(norm=n, depth=depth, gain=g, seed=0, final_train_loss=loss,
-                              status="finished" if math.isfinite(loss) else "diverged")
-                         for (n, g), loss in losses.items()])
+def test_verdict_rms_cheaper_reads_medians_without_an_interval():
+    medians = pd.DataFrame(dict(implementation=["torch", "naive"], size=["8x8", "8x8"],
+                                ratio=[1.7, 0.6]))
+    verdict = verdict_rms_cheaper_than_layer(medians)
+    assert verdict.verdict == holds_only_when("using the naive implementation")
+    assert verdict.interval is None and "no interval" in verdict.method
 
 
-def test_verdict_ln_less_stable_than_bn_both_ways():
-    worse = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): 1.5})
-    assert verdict_ln_less_stable_than_bn(worse).verdict == HOLDS
-    same = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): 0.5})
-    assert verdict_ln_less_stable_than_bn(same).verdict == DOES_NOT_HOLD
-    diverged = depth_outcome({("batch", 1.0): 0.5, ("layer", 1.0): math.nan,
-                              ("batch", 2.0): 0.5, ("layer", 2.0): 0.4})
-    assert verdict_ln_less_stable_than_bn(diverged).verdict == holds_only_when(
-        "the initial gain is 1")
-    shallow = pd.concat([worse.assign(depth=2), same])  # only the deepest depth counts
-    assert verdict_ln_less_stable_than_bn(shallow).verdict == DOES_NOT_HOLD
+def depth_outcome(losses: dict[tuple[str, int, float], list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([dict(norm=n, depth=d, lr=lr, seed=seed, final_train_loss=loss,
+                              status="finished")
+                         for (n, d, lr), per_seed in losses.items()
+                         for seed, loss in zip(SEEDS, per_seed)])
 
 
-def curves_outcome(first_reached: dict[tuple[str, float], int | None]) -> pd.DataFrame:
+def test_verdict_ln_less_stable_than_bn_uses_each_norms_best_lr():
+    good, bad = [0.5, 0.55, 0.45, 0.5, 0.52], [1.5, 1.4, 1.6, 1.5, 1.45]
+    worse = depth_outcome({("batch", 16, 0.1): good, ("batch", 16, 0.01): bad,
+                           ("layer", 16, 0.1): bad, ("layer", 16, 0.01): bad})
+    verdict = verdict_ln_less_stable_than_bn(worse)
+    assert verdict.verdict == HOLDS and verdict.interval[0] > 0
+    assert "0.01, 0.1" in verdict.explanation and "ConvNets" in verdict.explanation
+    # at lr 0.1 layer norm looks worse, but at its own best lr (0.01) it is as good
+    fair = depth_outcome({("batch", 16, 0.1): good, ("batch", 16, 0.01): bad,
+                          ("layer", 16, 0.1): bad, ("layer", 16, 0.01): [x - 0.1 for x in good]})
+    assert verdict_ln_less_stable_than_bn(fair).verdict == DOES_NOT_HOLD
+    mixed = depth_outcome({("batch", 16, 0.1): good, ("layer", 16, 0.1): bad,
+                           ("batch", 32, 0.1): bad, ("layer", 32, 0.1): good})
+    assert verdict_ln_less_stable_than_bn(mixed).verdict == holds_only_when("the depth is 16")
+    straddle = depth_outcome({("batch", 16, 0.1): good,
+                              ("layer", 16, 0.1): [0.9, 0.2, 0.8, 0.3, 0.7]})
+    assert verdict_ln_less_stable_than_bn(straddle).verdict == NOT_SETTLED
+
+
+def curves_outcome(first_reached: dict[tuple[str, float], list[int | None]]) -> pd.DataFrame:
+    """Validation curves evaluated every 10 steps: 0.5, then 0.95 from the step given."""
     rows = []
-    for (norm, lr), reached in first_reached.items():
-        for step in (0, 10, 20, 30):
-            accuracy = 0.95 if reached is not None and step >= reached else 0.5
-            rows.append(dict(norm=norm, lr=lr, seed=0, step=step, val_accuracy=accuracy))
+    for (norm, lr), per_seed in first_reached.items():
+        for seed, reached in zip(SEEDS, per_seed):
+            for step in range(0, 110, 10):
+                accuracy = 0.95 if reached is not None and step >= reached else 0.5
+                rows.append(dict(norm=norm, lr=lr, seed=seed, step=step, val_accuracy=accuracy))
     return pd.DataFrame(rows)
 
 
-def test_verdict_bn_speeds_convergence_both_ways():
-    faster = curves_outcome({("batch", 0.1): 10, ("none", 0.1): 30})
-    assert verdict_bn_speeds_convergence(faster).verdict == HOLDS
-    slower = curves_outcome({("batch", 0.1): 30, ("none", 0.1): 10})
+def test_verdict_bn_speeds_convergence_both_ways_and_not_settled():
+    faster = curves_outcome({("batch", 0.1): [10, 20, 10, 20, 10],
+                             ("none", 0.1): [40, 50, 40, 60, 50]})
+    verdict = verdict_bn_speeds_convergence(faster)
+    assert verdict.verdict == HOLDS and verdict.n == 5 and verdict.interval[0] > 0
+    slower = curves_outcome({("batch", 0.1): [40, 50, 40, 60, 50],
+                             ("none", 0.1): [10, 20, 10, 20, 10]})
     assert verdict_bn_speeds_convergence(slower).verdict == DOES_NOT_HOLD
-    mixed = curves_outcome({("batch", 0.1): 30, ("none", 0.1): 10,
-                            ("batch", 1.0): 10, ("none", 1.0): None})
+    mixed = curves_outcome({("batch", 0.1): [40, 50, 40, 60, 50],
+                            ("none", 0.1): [10, 20, 10, 20, 10],
+                            ("batch", 1.0): [10] * 5, ("none", 1.0): [None] * 5})
     assert verdict_bn_speeds_convergence(mixed).verdict == holds_only_when(
         "the learning rate is 1")
+    tied = curves_outcome({("batch", 0.1): [10, 40, 20, 50, 30],
+                           ("none", 0.1): [30, 20, 40, 30, 20]})
+    assert verdict_bn_speeds_convergence(tied).verdict == NOT_SETTLED
+    nowhere = curves_outcome({("batch", 0.01): [None] * 5, ("none", 0.01): [None] * 5,
+                              ("batch", 0.1): [10] * 5, ("none", 0.1): [None] * 5})
+    verdict = verdict_bn_speeds_convergence(nowhere)
+    assert verdict.verdict == HOLDS and "no evidence either way" in verdict.explanation
 
+
+def test_steps_to_accuracy_interpolates_between_evaluations():
+    curves = pd.DataFrame(dict(norm=["a"] * 3 + ["b"] * 3, step=[0, 10, 20] * 2,
+                               val_accuracy=[0.1, 0.5, 1.0, 0.1, 0.8, 1.0]))
+    reached = steps_to_accuracy(curves, 0.9, ("norm",), interpolate=True)
+    assert reached["steps_to_target"].tolist() == pytest.approx([18.0, 15.0])
+    assert steps_to_accuracy(curves, 0.9, ("norm",))["steps_to_target"].tolist() == [20, 20]
 
 
 def test_the_summary_names_the_fastest_norm_and_the_stuck_one():
@@ -476,9 +547,9 @@ def test_check_claim_runs_the_experiment_and_judges_it():
 
 def test_check_claim_passes_progress_and_stop_to_sweeps():
     fractions = []
-    verdict = check_claim("bn_robust_to_batch_size", base=TINY, examples=32,
+    verdict = check_claim("bn_robust_to_batch_size", base=TINY, examples=32, seeds=(0, 1),
                           progress=fractions.append, should_stop=lambda: len(fractions) >= 1)
-    assert len(verdict.outcome_frame) == 1
+    assert len(verdict.outcome_frame) == 2  # one (budget, norm, batch size), both seeds
     with pytest.raises(ValueError, match="unknown claim"):
         check_claim("norms are magic")
 

@@ -21,6 +21,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
     from normlab.lessons import (
         batch_dependence,
         batch_size,
+        claims,
         concepts,
         convergence,
         data_view,
@@ -40,7 +41,9 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         return {name: frame.rename_axis("example").reset_index() for name, frame in named.items()}
 
     experiments = {
-        "batch_size": lambda: {"batch_size": batch_size.batch_size_sweep()},
+        # the Batch size page's experiment: its claim's, at the claim's defaults (two budgets)
+        "batch_size": lambda: {"batch_size": batch_size.batch_size_study(
+            **claims.CLAIMS_BY_ID["bn_robust_to_batch_size"].defaults)},
         "batch_dependence": lambda: batch_dependence.batch_dependence()._asdict(),
         "train_eval": lambda: {"running_stats": train_eval.running_stats_trace(),
                                "biased_vs_unbiased": train_eval.biased_vs_unbiased()},

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from normlab.config import ConfigError, TrainConfig
-from normlab.engine import evaluate
+from normlab.engine import evaluate, prepare
 from normlab.lessons._common import (
     QUICK,
     Progress,
@@ -19,6 +19,7 @@ from normlab.lessons._common import (
     fit,
     frame,
 )
+from normlab.seeds import train_seeds
 
 # lr 0.02: at the default 0.05 (momentum 0.9) batches of 1 or 2 are too noisy for every norm,
 # and the batch-size lesson should be about the norm, not about that.
@@ -104,3 +105,99 @@ def batch_size_sweep(
                      "wall_time": trained.wall_time})
         sweep.advance()
     return frame(rows, BATCH_SIZE_COLUMNS)
+
+
+# --- the claim's experiment: many seeds, fair controls, two budgets -----------------------------
+
+BUDGETS = ("examples", "steps")  # same examples seen by every batch size; same steps
+BUDGET_WORDS = {"examples": "same examples seen", "steps": "same steps"}
+CONTROL_NORMS = ("layer", "rms", "none")  # no batch statistics: what batch size alone does
+BATCH_SIZE_STUDY_COLUMNS = ("budget", *BATCH_SIZE_COLUMNS)
+
+
+def budget_steps(budget: str, batch_size: int, examples: int, steps: int) -> int:
+    """Steps a run at `batch_size` takes under `budget`."""
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {', '.join(BUDGETS)} (got {budget!r})")
+    return max(1, examples // batch_size) if budget == "examples" else steps
+
+
+@torch.no_grad()
+def _stacked_train_mode_accuracy(runs, batch_size: int) -> dict[int, float]:
+    """{seed: validation accuracy in training mode, in batches of `batch_size`} for a batched
+    batch-norm run (each finished seed's own validation set, as train_mode_accuracy)."""
+    finished = [int(s) for s, st in zip(runs.status["seed"], runs.status["status"])
+                if st == "finished"]
+    if runs.model is None or not finished:
+        return {}
+    data = [prepare(runs.config.replace(seed=s)).data for s in finished]  # each seed's split
+    x_val = torch.stack([d.x_val for d in data])
+    y_val = torch.stack([d.y_val for d in data])  # (S, V)
+    dtype = next(runs.model.parameters()).dtype
+    x_val = x_val.to(dtype).flatten(2)  # (S, V, D)
+    full = y_val.shape[1] // batch_size * batch_size or y_val.shape[1]
+    runs.model.train()
+    correct = torch.zeros(len(finished))
+    for x, y in zip(x_val[:, :full].split(batch_size, 1), y_val[:, :full].split(batch_size, 1)):
+        correct += (runs.model(x).argmax(-1) == y).sum(1)  # (S,)
+    return {s: float(c) / full for s, c in zip(finished, correct)}
+
+
+def batch_size_study(
+    norms: Sequence[str] = ("batch", *CONTROL_NORMS),
+    batch_sizes: Sequence[int] = (2, 4, 8, 32),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    base: TrainConfig = BATCH_SIZE_QUICK,
+    examples: int = 2048,
+    steps: int = 256,
+    budgets: Sequence[str] = BUDGETS,
+    progress: Progress = None,
+    should_stop: ShouldStop = None,
+) -> pd.DataFrame:
+    """Claim tested: "batch norm is robust to the batch size", against fair controls.
+
+    Every (budget, norm, batch_size) trains all `seeds` at once (normlab.seeds.train_seeds).
+    Two budgets: "examples" (every run sees `examples` training examples: steps = examples //
+    batch_size, so a small batch takes more, noisier steps) and "steps" (every run takes
+    `steps` steps: a small batch sees fewer examples). The norms without batch statistics
+    (layer, RMS, none) are the controls: they show what the budget alone does to accuracy.
+    The learning rate is `base.lr` at every batch size. The Batch size page and the claim
+    checker both call this function.
+
+    Returns batch_size_sweep's rows (one per run, i.e. per seed) with a `budget` column first.
+    """
+    grid = [(budget, norm, batch_size) for budget in budgets for norm in norms
+            for batch_size in batch_sizes]
+    sweep = Sweep(len(grid), progress, should_stop)
+    rows = []
+    for budget, norm, batch_size in grid:
+        if sweep.stopped():
+            break
+        run_steps = budget_steps(budget, batch_size, examples, steps)
+        blank = dict(budget=budget, norm=norm, batch_size=batch_size, steps=run_steps,
+                     examples=run_steps * batch_size, val_accuracy=math.nan,
+                     train_mode_val_accuracy=math.nan, final_train_loss=math.nan, message="",
+                     wall_time=0.0)
+        try:
+            cfg = base.replace(norm=norm, batch_size=batch_size, steps=run_steps,
+                               eval_every=run_steps)
+        except ConfigError as error:
+            rows += [{**blank, "seed": seed, "status": "refused", "message": str(error)}
+                     for seed in seeds]
+            sweep.advance()
+            continue
+        runs = train_seeds(cfg, seeds)
+        final = runs.final().set_index("seed")
+        status = runs.status.set_index("seed")
+        train_mode = _stacked_train_mode_accuracy(runs, batch_size) if norm == "batch" else {}
+        for seed in seeds:
+            finished = status.at[seed, "status"] == "finished"
+            accuracy = float(final.at[seed, "val_accuracy"]) if finished else math.nan
+            rows.append({**blank, "seed": seed, "val_accuracy": accuracy,
+                         "train_mode_val_accuracy": train_mode.get(seed, accuracy),
+                         "final_train_loss": float(final.at[seed, "train_loss"]),
+                         "status": status.at[seed, "status"],
+                         "message": status.at[seed, "message"] or "",
+                         "wall_time": runs.wall_time / len(seeds)})
+        sweep.advance()
+    return frame(rows, BATCH_SIZE_STUDY_COLUMNS)

@@ -16,9 +16,9 @@ from normlab.lessons._common import (
     Sweep,
     frame,
     join,
-    train_until_stopped,
 )
 from normlab.registry import norm_label
+from normlab.seeds import train_seeds
 
 CONVERGENCE_QUICK = QUICK.replace(eval_every=10)  # a point every 10 steps: when is it reached
 CONVERGENCE_COLUMNS = ("norm", "lr", "seed", "step", "examples", "val_accuracy", "val_loss",
@@ -35,40 +35,54 @@ def convergence_sweep(
 ) -> pd.DataFrame:
     """Claim tested: "batch norm speeds up convergence" (Ioffe & Szegedy Fig 1a).
 
-    Trains every (norm, learning rate, seed) for `base.steps` steps and keeps the validation
-    curve. Whether the claim holds can depend on the learning rate: a norm lets a large rate
-    work, while a small rate may be slow for everyone.
+    Trains every (norm, learning rate) for `base.steps` steps, all `seeds` at once
+    (normlab.seeds.train_seeds), and keeps each seed's validation curve. Whether the claim
+    holds can depend on the learning rate: a norm lets a large rate work, while a small rate
+    may be slow for everyone.
 
     Returns one row per (norm, lr, seed, evaluation): step, examples, val_accuracy, val_loss,
     train_loss (since the previous evaluation), status of the run (finished or diverged).
     """
-    grid = [(n, lr, s) for n in norms for lr in lrs for s in seeds]
+    grid = [(n, lr) for n in norms for lr in lrs]
     sweep = Sweep(len(grid), progress, should_stop)
     rows = []
-    for norm, lr, seed in grid:
+    for norm, lr in grid:
         if sweep.stopped():
             break
-        run = train_until_stopped(base.replace(norm=norm, lr=lr, seed=seed), should_stop,
-                                  record=False)
-        if run.status == "stopped":
-            break
-        for metric in run.metrics.to_dict("records"):
-            rows.append(dict(norm=norm, lr=lr, seed=seed, step=int(metric["step"]),
-                             examples=int(metric["examples"]),
+        runs = train_seeds(base.replace(norm=norm, lr=lr), seeds)  # all seeds at once
+        status = dict(zip(runs.status["seed"], runs.status["status"]))
+        for metric in runs.metrics.to_dict("records"):
+            rows.append(dict(norm=norm, lr=lr, seed=int(metric["seed"]),
+                             step=int(metric["step"]), examples=int(metric["examples"]),
                              val_accuracy=metric["val_accuracy"], val_loss=metric["val_loss"],
-                             train_loss=metric["train_loss"], status=run.status))
+                             train_loss=metric["train_loss"], status=status[metric["seed"]]))
         sweep.advance()
     return frame(rows, CONVERGENCE_COLUMNS)
 
 
-def steps_to_accuracy(curves: pd.DataFrame, target: float, by: Sequence[str]) -> pd.DataFrame:
-    """First step at which val_accuracy reaches `target`, per group (inf if it never does)."""
+def steps_to_accuracy(curves: pd.DataFrame, target: float, by: Sequence[str],
+                      interpolate: bool = False) -> pd.DataFrame:
+    """First step at which val_accuracy reaches `target`, per group (inf if it never does).
+
+    With `interpolate`, the step is read off the straight line between the last evaluation
+    below the target and the first at or above it, so two runs that cross between the same
+    two evaluations are not tied.
+    """
     rows = []
     for key, group in curves.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        reached = group.loc[group["val_accuracy"] >= target, "step"]
-        rows.append({**dict(zip(by, key)),
-                     "steps_to_target": float(reached.min()) if len(reached) else math.inf})
+        group = group.sort_values("step")
+        steps, accuracy = group["step"].to_numpy(float), group["val_accuracy"].to_numpy(float)
+        hits = (accuracy >= target).nonzero()[0]
+        if not len(hits):
+            reached = math.inf
+        elif not interpolate or hits[0] == 0:
+            reached = float(steps[hits[0]])
+        else:
+            i = hits[0]
+            fraction = (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1])
+            reached = float(steps[i - 1] + fraction * (steps[i] - steps[i - 1]))
+        rows.append({**dict(zip(by, key)), "steps_to_target": reached})
     return frame(rows, (*by, "steps_to_target"))
 
 

@@ -42,6 +42,8 @@ def _speed_layer(implementation: str, norm: str, features: int) -> nn.Module:
 class Timings(NamedTuple):
     times: pd.DataFrame  # one row per (implementation, norm, size)
     rms_over_layer: pd.DataFrame  # one row per (implementation, size)
+    rounds: pd.DataFrame = pd.DataFrame(columns=["implementation", "size", "round", "rms_ms",
+                                                 "layer_ms", "ratio"])  # one per round
 
 
 TIME_COLUMNS = ("implementation", "norm", "rows", "features", "size", "device", "dtype",
@@ -73,10 +75,11 @@ def time_norms(
     threads). "torch.compile" is not in the defaults: compiling takes tens of seconds on a
     CPU; where it fails the rows say "unavailable: why".
 
-    Returns (times, rms_over_layer). times: implementation, norm, rows, features, size
+    Returns (times, rms_over_layer, rounds). times: implementation, norm, rows, features, size
     ("2048x1024"), device, dtype, median_ms, min_ms, repeats, status ("ok" or
     "unavailable: ..."). rms_over_layer: implementation, rows, features, size, rms_ms,
-    layer_ms, ratio (rms_ms / layer_ms; below 1 means RMS norm is cheaper there).
+    layer_ms, ratio (rms_ms / layer_ms; below 1 means RMS norm is cheaper there). rounds: the
+    same ratio within each round (implementation, size, round, rms_ms, layer_ms, ratio).
     """
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for, but torch sees no GPU here: use cpu")
@@ -114,7 +117,7 @@ def time_norms(
                          min_ms=min(measured) if ok else math.nan, repeats=len(measured),
                          status=status[case]))
     times = frame(rows, TIME_COLUMNS)
-    return Timings(times, rms_over_layer(times))
+    return Timings(times, rms_over_layer(times), paired_rounds(cases, status, seconds))
 
 
 def _benchmark(cases, inputs, device, dtype, warmup, repeats, sweep):
@@ -151,6 +154,26 @@ def _benchmark(cases, inputs, device, dtype, warmup, repeats, sweep):
             times[case].append(seconds(layer, *inputs[case[2]]))  # caches full of its data
         sweep.advance()
     return status, times
+
+
+ROUND_COLUMNS = ("implementation", "size", "round", "rms_ms", "layer_ms", "ratio")
+
+
+def paired_rounds(cases, status, seconds) -> pd.DataFrame:
+    """RMS norm's time over layer norm's within each round, per implementation and size: the
+    two were timed moments apart, so a slow moment of the machine hits both (paired)."""
+    rows = []
+    for implementation, norm, size in cases:
+        layer = (implementation, "layer", size)
+        if norm != "rms" or status.get((implementation, norm, size)) != "ok" \
+                or status.get(layer) != "ok":
+            continue
+        for i, (rms_s, layer_s) in enumerate(zip(seconds[(implementation, norm, size)],
+                                                 seconds[layer])):
+            rows.append(dict(implementation=implementation, size=f"{size[0]}x{size[1]}",
+                             round=i, rms_ms=rms_s * 1e3, layer_ms=layer_s * 1e3,
+                             ratio=rms_s / layer_s))
+    return frame(rows, ROUND_COLUMNS)
 
 
 def rms_over_layer(times: pd.DataFrame) -> pd.DataFrame:

@@ -51,12 +51,19 @@ def _seed_spread(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFra
 
 # --- 1. batch size ----------------------------------------------------------------------------
 
-def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy") -> go.Figure:
+BUDGET_TITLES = {"examples": "same examples seen", "steps": "same steps"}
+
+
+def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy",
+                      budget: str = "examples") -> go.Figure:
     """Validation accuracy (or error, metric="val_error") in % against batch size, per norm.
 
-    frame: batch_size_sweep rows (a val_error column for the error). Points are means over
-    seeds; error bars span the seeds' min to max. Refused and diverged runs are left out.
+    frame: batch_size_sweep rows (a val_error column for the error), or batch_size_study rows,
+    of which those of `budget` are drawn. Points are means over seeds; error bars span the
+    seeds' min to max. Refused and diverged runs are left out.
     """
+    if "budget" in frame.columns:
+        frame = frame[frame["budget"] == budget]
     finished = frame[frame["status"] == "finished"]
     stats = _seed_spread(finished, ["norm", "batch_size"], metric)
     traces = []
@@ -75,7 +82,7 @@ def batch_size_curves(frame: pd.DataFrame, metric: str = "val_accuracy") -> go.F
         })
     error = metric == "val_error"
     title = ("Validation error by batch size" if error else
-             "Validation accuracy by batch size") + " (same examples seen)"
+             "Validation accuracy by batch size") + f" ({BUDGET_TITLES.get(budget, budget)})"
     y = "validation error (%)" if error else AXIS_TITLES["val_accuracy"]
     return style.figure(traces, style.layout(
         title, "batch size (examples per step, log scale)", y,
@@ -217,9 +224,11 @@ def eval_vs_train_mode(frame: pd.DataFrame) -> go.Figure:
 # --- 4. depth ---------------------------------------------------------------------------------
 
 def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, y_title: str,
-                 log_y: bool = False, failed: pd.Series | None = None) -> go.Figure:
-    """One panel per init gain, one line per norm; `failed` rows drawn as crosses at the top."""
-    gains = sorted(frame["gain"].unique())
+                 log_y: bool = False, failed: pd.Series | None = None, panel: str = "gain",
+                 panel_label: str = "init gain {:g}", x_axis: dict | None = None) -> go.Figure:
+    """One panel per init gain (or `panel`), one line per norm; `failed` rows drawn as crosses
+    at the top."""
+    gains = sorted(frame[panel].unique())
     layout = style.layout(title, "", y_title, margin={"t": 80, "b": 110}, height=420)
     if log_y:
         layout["yaxis"] = {**layout["yaxis"], "type": "log", "exponentformat": "power"}
@@ -231,7 +240,7 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
         suffix = "" if i == 0 else str(i + 1)
         axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
         for norm in style.norms_in(frame):
-            rows = frame[(frame["gain"] == gain) & (frame["norm"] == norm)].sort_values(x)
+            rows = frame[(frame[panel] == gain) & (frame["norm"] == norm)].sort_values(x)
             ok = rows if failed is None else rows[~failed.loc[rows.index]]
             traces.append({"type": "scatter", "x": ok[x].to_numpy(), "y": ok[y].to_numpy(),
                            "mode": "lines+markers", "name": norm_label(norm), "legendgroup": norm,
@@ -246,8 +255,8 @@ def _gain_panels(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, 
                                "showlegend": "diverged" not in shown, **axes,
                                "marker": {"symbol": "x", "size": 12, "color": norm_color(norm)}})
                 shown.add("diverged")
-        style.panel_axes(layout, i, domain, x_title, f"init gain {gain:g}",
-                         y={"type": "log"} if log_y else None)
+        style.panel_axes(layout, i, domain, x_title, panel_label.format(gain),
+                         x=x_axis, y={"type": "log"} if log_y else None)
     return style.figure(traces, layout)
 
 
@@ -258,6 +267,19 @@ def depth_final_loss(summary: pd.DataFrame) -> go.Figure:
     return _gain_panels(summary, "depth", "final_train_loss", "Final training loss by depth",
                         "depth (hidden layers)", "final train cross-entropy loss (nats)",
                         failed=failed)
+
+
+def depth_lr_grid(study: pd.DataFrame) -> go.Figure:
+    """depth_lr_study: mean final training loss over seeds against the learning rate, one
+    panel per depth, one line per norm: the grid each norm's best lr is picked from."""
+    means = study.groupby(["norm", "depth", "lr"])["final_train_loss"].mean().reset_index()
+    lrs = sorted(means["lr"].unique())
+    return _gain_panels(means, "lr", "final_train_loss",
+                        "Final training loss by learning rate (mean over seeds)",
+                        "learning rate (log scale)", "final train cross-entropy loss (nats)",
+                        panel="depth", panel_label="{:g} hidden layers",
+                        x_axis={"type": "log", "tickvals": lrs,
+                                "ticktext": [f"{lr:g}" for lr in lrs]})
 
 
 def depth_first_gradient(summary: pd.DataFrame) -> go.Figure:
