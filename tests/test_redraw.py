@@ -3,6 +3,11 @@ figure it hands out serializes exactly as the builder's fresh Figure does."""
 
 from __future__ import annotations
 
+import base64
+import json
+import math
+
+import numpy as np
 import plotly.io as pio
 import pytest
 
@@ -48,3 +53,27 @@ def test_a_changed_shape_builds_a_fresh_figure():
     second = redraw(runs[-1].assign(norm="layer"))
     assert second is not first
     assert sent(second) == sent(plots.loss_curves(runs[-1].assign(norm="layer")))
+
+
+def decoded(value):
+    """plotly.io's JSON with its base64 arrays ({"dtype", "bdata"}) read back as lists, NaN as
+    null (what orjson writes for it; plotly.js leaves a gap for either)."""
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"}:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+            shape = [int(n) for n in str(value.get("shape", len(array))).split(",")]  # "4, 3"
+            return decoded(array.reshape(shape))
+        return {k: decoded(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return decoded(value.tolist())
+    if isinstance(value, list):
+        return [decoded(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_spec_json_is_the_figure_st_plotly_chart_would_send(name):
+    spec, builder, frames = CHARTS[name]
+    *_, run = stream(TrainConfig(depth=3, width=8, steps=20))
+    direct = json.loads(plots.spec_json(spec(*frames(run))))
+    assert direct == decoded(json.loads(sent(builder(*frames(run)))))

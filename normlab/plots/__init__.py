@@ -7,7 +7,7 @@ redraw.py keeps a live chart's Figure between redraws (runs.py's `*_spec` twins 
 """
 
 from normlab.plots.lessons import statistics_sharing
-from normlab.plots.redraw import Redraw
+from normlab.plots.redraw import Redraw, spec_json
 from normlab.plots.runs import (
     accuracy_curves,
     accuracy_curves_spec,
@@ -39,4 +39,4 @@ __all__ = ["AXIS_TITLES", "BLUE_WHITE_RED", "NORM_COLORS", "POINT_LABELS", "PRE_
            "gradient_heatmap", "gradient_heatmap_spec", "histogram_overlay", "loss_curves",
            "loss_curves_spec", "norm_color", "norm_label", "percentile_bands",
            "percentile_bands_spec", "pick_layers", "ridgeline", "statistics_sharing",
-           "update_ratio_heatmap", "update_ratio_heatmap_spec"]
+           "spec_json", "update_ratio_heatmap", "update_ratio_heatmap_spec"]

@@ -7,6 +7,10 @@ on the first call and afterwards only swaps the arrays (x, y, z, customdata) of 
 change in anything else (a trace more, another title) builds a fresh Figure. The result equals
 the builder's own Figure, which tests/test_redraw.py checks.
 
+Serializing a Figure (`Figure.to_dict`, which st.plotly_chart calls) deep-copies it, template
+and all, and costs more than building it; a chart mechanism that takes JSON can send
+`spec_json(spec)` instead: the same chart without a Figure, ~30x cheaper (benchmarks/README.md).
+
     loss = Redraw(plots.loss_curves_spec)
     for run in stream(cfg):
         show(loss(run.metrics.assign(norm=cfg.norm)))  # the same Figure object, new data
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from normlab.plots import style
 
@@ -43,3 +48,16 @@ class Redraw:
             for trace, new in zip(self.figure.data, traces, strict=True):
                 trace.update({k: new[k] for k in DATA_KEYS if k in new})
         return self.figure
+
+
+_TEMPLATES: dict[str, dict] = {}  # template name -> its dict, built once
+
+
+def spec_json(spec: dict) -> str:
+    """A spec as plotly.js JSON, with the default template a Figure would have filled in;
+    arrays are written as lists where plotly.io writes base64 (plotly.js reads both)."""
+    name = pio.templates.default
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = pio.templates[name].to_plotly_json() if name else {}
+    layout = {**spec["layout"], "template": _TEMPLATES[name]}
+    return pio.to_json({"data": spec["traces"], "layout": layout}, validate=False)
