@@ -34,19 +34,28 @@ def summary(values) -> str:
     return f"median {median:6.3f}  IQR [{q1:.3f}, {q3:.3f}]"
 
 
-def whole_runs(cfg: TrainConfig, seeds: int, repeats: int) -> None:
+def whole_run_times(cfg: TrainConfig, seeds: int, repeats: int, looped: bool = True
+                    ) -> dict[str, list[float]]:
+    """Thread CPU seconds per repeat of: one engine run, `seeds` seeds batched (train_seeds),
+    and (looped) `seeds` engine runs in turn; in lockstep after a warm-up."""
     contenders = {
         "engine, 1 seed": lambda: engine.train(cfg, record=False),
         f"batched, {seeds} seeds": lambda: train_seeds(cfg, range(seeds)),
-        f"engine, {seeds} seeds in turn": lambda: [engine.train(cfg.replace(seed=s), record=False)
-                                                   for s in range(seeds)],
     }
+    if looped:
+        contenders[f"engine, {seeds} seeds in turn"] = lambda: [
+            engine.train(cfg.replace(seed=s), record=False) for s in range(seeds)]
     for fn in contenders.values():  # warm up: first-call costs (digits loading, kernels)
         fn()
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             times[name].append(cpu_seconds(fn))
+    return times
+
+
+def whole_runs(cfg: TrainConfig, seeds: int, repeats: int) -> None:
+    times = whole_run_times(cfg, seeds, repeats)
     one, batched, looped = (np.array(t) for t in times.values())
     print(f"whole runs at the defaults ({cfg.steps} steps, {repeats} lockstep repeats), "
           "thread CPU seconds:")

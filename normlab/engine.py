@@ -98,10 +98,16 @@ class Run:
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """SGD, SGD with momentum 0.9, or Adam, at cfg.lr."""
+    """SGD, SGD with momentum 0.9, or Adam, at cfg.lr.
+
+    foreach: one call per op for all parameters instead of a Python loop over them, the same
+    elementwise math bit for bit (torch picks it by default on CUDA only; `fused` is not
+    bit-identical).
+    """
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9 if cfg.optimizer == "momentum" else 0.0)
+        return torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9 if cfg.optimizer == "momentum" else 0.0,
+                           foreach=True)
 
 
 def set_threads(threads: int) -> None:
@@ -193,9 +199,11 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     """
     logits = model(x)
     loss = F.cross_entropy(logits, y)
-    if not torch.isfinite(loss):
+    if not math.isfinite(loss.item()):  # one number out: cheaper than a torch.isfinite op
         return Step(logits, loss, False)
-    optimizer.zero_grad(set_to_none=True)
+    for group in optimizer.param_groups:  # zero_grad(set_to_none=True) without its overhead
+        for p in group["params"]:
+            p.grad = None
     loss.backward()
     optimizer.step()
     return Step(logits, loss, True)
