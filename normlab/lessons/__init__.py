@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 LESSON_KEYS = ("batch_size", "batch_dependence", "train_eval", "depth", "invariances", "speed",
-               "convergence", "concepts")
+               "convergence", "concepts", "transformer")
 
 
 def run_lesson(key: str) -> dict[str, pd.DataFrame]:
@@ -27,6 +27,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         invariances,
         speed,
         train_eval,
+        transformer,
     )
 
     def worked_example() -> dict[str, pd.DataFrame]:
@@ -46,6 +47,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         "speed": lambda: speed.time_norms()._asdict(),
         "convergence": lambda: {"convergence": convergence.convergence_sweep()},
         "concepts": worked_example,  # the batch and each norm's output for it
+        "transformer": lambda: transformer.transformer_lesson()._asdict(),
     }
     if key not in experiments:
         raise ValueError(f"unknown lesson {key!r}; one of {', '.join(LESSON_KEYS)}")
