@@ -55,6 +55,11 @@ SECTIONS: dict[str, list[Page]] = {
         Page("pages/speed.py", "Speed", ":material/timer:",
              "Is RMS norm cheaper than layer norm? Timed on this machine.", key="speed"),
     ],
+    "Beyond the three": [
+        Page("pages/transformer.py", "Tiny transformer", ":material/smart_toy:",
+             "Pre-LN vs post-LN, warm-up, and LN vs RMS vs DyT in a transformer that sorts.",
+             key="transformer"),
+    ],
     "Test the claims": [
         Page("pages/claims.py", "Claim checker", ":material/fact_check:",
              "Each common claim, a one-click experiment, and a verdict from the data."),

@@ -33,7 +33,7 @@ LESSON_PAGES = {"batch_size": "pages/batch_size.py",
                 "batch_dependence": "pages/batch_dependence.py",
                 "train_eval": "pages/bn_train_eval.py", "depth": "pages/depth.py",
                 "invariances": "pages/invariances.py", "speed": "pages/speed.py",
-                "concepts": "pages/concepts.py",
+                "concepts": "pages/concepts.py", "transformer": "pages/transformer.py",
                 "convergence": "pages/compare.py"}  # loss by step per norm: which converges first
 
 
