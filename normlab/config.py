@@ -46,8 +46,8 @@ class TrainConfig:
                         "radius", DATASETS)
     model: str = knob("mlp", "mlp, cnn (image datasets only) where BN and LN truly differ, or a "
                       "small decoder-only transformer (sequence datasets only)", MODELS)
-    depth: int = knob(6, "hidden layers (transformer blocks): deep enough that un-normalised "
-                      "activations drift")
+    depth: int = knob(6, "hidden layers: deep enough that un-normalised activations drift "
+                      "(blocks, for the transformer)")
     width: int = knob(64, "units per hidden layer (channels for the cnn, d_model for the "
                       "transformer)")
     heads: int = knob(2, "transformer only: attention heads; width must divide by it (head "
