@@ -22,7 +22,7 @@ with st.form("tf_form"):
     left, middle, right = st.columns(3)
     seeds = left.slider("Seeds", 1, 5, 2, key="tf_seeds", help="Each seed: new weights, "
                         "batches and prompts. Two or more give a 95% interval.")
-    steps = middle.slider("Training steps per run", 20, 300, 150, step=10, key="tf_steps")
+    steps = middle.slider("Training steps per run", 20, 300, 100, step=10, key="tf_steps")
     lr = right.select_slider("Learning rate (Adam)", [0.001, 0.003, 0.01, 0.02], value=0.01,
                              key="tf_lr", help="Post-LN's trouble shows at a large one.")
     warmup = left.slider("Warm-up steps", 10, 150, lesson.WARMUP_STEPS, step=10,
