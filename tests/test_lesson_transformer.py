@@ -98,3 +98,17 @@ def test_the_lesson_is_a_cli_lesson(monkeypatch):
     frames = run_lesson("transformer")
     assert set(frames) == set(lesson.TransformerLesson._fields)
     assert len(frames["warmup_runs"]) == 4 and len(frames["race_runs"]) == 2
+
+
+def test_the_lesson_figures_are_valid_plotly(warmup, race, monkeypatch):
+    import plotly.graph_objects as go
+
+    from normlab.plots import style
+    from normlab.plots import transformer as tp
+
+    monkeypatch.setattr(style, "VALIDATE", True)  # plotly checks every property
+    figures = [tp.warmup_curves(warmup.curves), tp.warmup_final_loss(warmup.intervals),
+               tp.gradient_by_block(lesson.gradients_at_init(base=SMALL)),
+               tp.race_final_loss(race.intervals)]
+    assert all(isinstance(fig, go.Figure) and fig.data for fig in figures)
+    assert [trace.name for trace in figures[3].data] == ["equal steps", "equal time"]
