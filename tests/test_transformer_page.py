@@ -64,3 +64,12 @@ def test_choosing_the_transformer_in_the_sidebar_picks_a_sequence_task_and_a_tok
     assert "cannot take batch" in texts(at.sidebar.info)
     at.selectbox(key="keep_cfg_dataset").set_value("digits").run()
     assert at.radio(key="keep_cfg_model").value == "mlp"
+
+
+def test_compare_trains_the_transformer_norms_and_refuses_batch_norm_with_its_reason():
+    at = open_page("pages/compare.py", model="transformer", dataset="reverse", depth=2,
+                   steps=10)
+    at.button(key="compare_train").click().run()
+    assert not at.exception, at.exception
+    assert "later tokens" in texts(at.error)  # batch norm, in the default selection
+    assert "Validation loss per optimizer step" in " ".join(texts(at.caption).split())
