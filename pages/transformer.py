@@ -18,6 +18,15 @@ st.write(
     "norm and DyT (Zhu et al. 2025, no statistics at all) at equal steps and equal time."
 )
 
+st.header("Gradients at initialisation")
+gradients = appkit.experiment("gradients_at_init")  # one backward pass: a second, cached
+appkit.chart(st, tp.gradient_by_block(gradients), key="tf_grads", caption=(
+    lesson.gradient_summary(gradients) + " One batch through the untrained 6-block model, no "
+    "update. Xiong et al. prove that post-LN's gradient near the output does not shrink with "
+    "depth, while pre-LN's shrinks as 1/√depth: at a large learning rate post-LN's last "
+    "layers take the largest first steps, which a warm-up keeps small."))
+
+st.header("Where the norm sits, and warm-up")
 with st.form("tf_form"):
     left, middle, right = st.columns(3)
     seeds = left.slider("Seeds", 1, 5, 2, key="tf_seeds", help="Each seed: new weights, "
@@ -47,7 +56,6 @@ result = appkit.sweep("transformer_lesson", key="transformer", label=f"Training 
 if result is None or result.warmup_runs.empty:
     st.stop()
 
-st.header("Where the norm sits, and warm-up")
 st.info(lesson.warmup_summary(result.warmup_intervals), icon=":material/insights:")
 appkit.chart(st, tp.warmup_curves(result.warmup_curves), key="tf_curves", caption=(
     "Training loss, averaged over seeds. A flat line at 2.3 nats (ln 10) is guessing each "
@@ -55,10 +63,6 @@ appkit.chart(st, tp.warmup_curves(result.warmup_curves), key="tf_curves", captio
 appkit.chart(st, tp.warmup_final_loss(result.warmup_intervals), key="tf_final", caption=(
     "Final loss on validation prompts the model never saw; the bars are 95% t intervals over "
     "seeds (a diverged run counts as guessing)."))
-appkit.chart(st, tp.gradient_by_block(result.gradients), key="tf_grads", caption=(
-    lesson.gradient_summary(result.gradients) + " One backward pass of the untrained 6-block "
-    "model. Xiong et al. prove post-LN's output-side gradient grows with width and does not "
-    "shrink with depth; pre-LN's shrinks as 1/√depth."))
 
 st.subheader("What the models answer")
 st.caption("Validation prompts, answered digit by digit by seed 0's model of each setting (its "
