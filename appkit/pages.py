@@ -65,6 +65,9 @@ SECTIONS: dict[str, list[Page]] = {
         Page("pages/data_view.py", "See the data", ":material/scatter_plot:",
              "Decision regions of two norms as they train; the digits each network gets wrong.",
              key="data_view"),
+        Page("pages/transformer.py", "Tiny transformer", ":material/smart_toy:",
+             "Pre-LN vs post-LN, warm-up, and LN vs RMS vs DyT in a transformer that sorts.",
+             key="transformer"),
     ],
     "Test the claims": [
         Page("pages/claims.py", "Claim checker", ":material/fact_check:",

@@ -17,7 +17,13 @@ from appkit.limits import estimated_seconds, within_budget
 from appkit.runs import active_trainings
 from appkit.url import CHOICES, URL_FIELDS, config_from_query, config_to_query
 from normlab.config import LIMITS, TrainConfig
-from normlab.defaults import DEFAULT_CONFIG, START_HERE, with_cadence
+from normlab.defaults import (
+    DEFAULT_CONFIG,
+    START_HERE,
+    fit_to_dataset,
+    fit_to_model,
+    with_cadence,
+)
 from normlab.plots import norm_label
 
 
@@ -83,10 +89,15 @@ def show_url_notes() -> None:
                    "\n".join(f"- {note}" for note in notes), icon=":material/warning:")
 
 
-def _on_sidebar_change() -> None:
-    st.session_state["url_notes"] = []
+def _on_sidebar_change(fit=None) -> None:
+    st.session_state["url_notes"], st.session_state["model_notes"] = [], []
     cfg = dataclasses.replace(DEFAULT_CONFIG, **{f: st.session_state[_key(f)] for f in URL_FIELDS
                                                  if _key(f) in st.session_state})
+    if fit is not None:  # a new model or dataset: make the other fit it (normlab.defaults)
+        cfg, notes = fit(cfg)
+        for field in ("model", "dataset", "norm", "heads"):
+            st.session_state[_key(field)] = getattr(cfg, field)
+        st.session_state["model_notes"] = notes
     fitted, note = within_budget(with_cadence(cfg))
     st.session_state[_key("steps")] = fitted.steps
     st.session_state["budget_note"] = note
@@ -114,9 +125,12 @@ def sidebar(norm: bool = True) -> TrainConfig:
             st.selectbox("Norm", CHOICES["norm"], key=_key("norm"), format_func=labels["norm"],
                          help="Where each hidden layer takes its statistics from.", **change)
         st.selectbox("Dataset", CHOICES["dataset"], key=_key("dataset"),
-                     help="digits: real 8x8 handwriting; the others are 2-D toy sets.", **change)
+                     help="digits: real 8x8 handwriting; reverse and sort: digit sequences for "
+                     "the transformer; the others are 2-D toy sets.",
+                     on_change=_on_sidebar_change, args=(fit_to_dataset,))
         st.radio("Model", CHOICES["model"], key=_key("model"), horizontal=True,
-                 help="The cnn needs images (digits).", **change)
+                 help="The cnn needs images (digits); the transformer, sequences (reverse, "
+                 "sort).", on_change=_on_sidebar_change, args=(fit_to_model,))
         st.slider("Depth (hidden layers)", *_lo_hi("depth", int), key=_key("depth"), **change)
         st.number_input("Width (units or channels)", *_lo_hi("width", int), step=8,
                         key=_key("width"), **change)
@@ -127,18 +141,26 @@ def sidebar(norm: bool = True) -> TrainConfig:
         st.number_input("Learning rate", *_lo_hi("lr", float), step=0.01, format="%g",
                         key=_key("lr"), **change)
         st.number_input("Steps", *_lo_hi("steps", int), step=50, key=_key("steps"), **change)
-        with st.expander("More: norm position, init, optimizer, seed"):
+        with st.expander("More: norm position, init, optimizer, warm-up, seed"):
             st.radio("Norm position", CHOICES["norm_position"], key=_key("norm_position"),
                      horizontal=True, help="Norm before the activation (as in the BN paper) "
-                     "or after it.", **change)
+                     "or after it; in the transformer, before each sublayer (pre-LN) or after "
+                     "each residual sum (post-LN).", **change)
             st.selectbox("Init", CHOICES["init"], key=_key("init"), **change)
             st.number_input("Init gain", *_lo_hi("init_gain", float), step=0.1, format="%g",
                             key=_key("init_gain"), help=">1 explodes, <1 vanishes.", **change)
             st.selectbox("Optimizer", CHOICES["optimizer"], key=_key("optimizer"), **change)
+            st.number_input("Warm-up steps", *_lo_hi("warmup_steps", int), step=10,
+                            key=_key("warmup_steps"), help="The learning rate rises from 0 "
+                            "over these steps (post-LN transformers need it).", **change)
+            st.number_input("Attention heads", *_lo_hi("heads", int), step=1, key=_key("heads"),
+                            help="Transformer only; the width must divide by it.", **change)
             st.number_input("Seed", *_lo_hi("seed", int), step=1, key=_key("seed"),
                             help="Same seed: same initial weights and batches for every norm.",
                             **change)
         cfg = current_config()
+        for note in st.session_state.get("model_notes") or []:
+            st.info(note, icon=":material/sync_alt:")
         if st.session_state.get("budget_note"):
             st.warning(st.session_state["budget_note"])
         st.caption(f"Estimated {estimated_seconds(cfg):.1f} s of compute; each run is capped at "

@@ -11,17 +11,18 @@ from collections.abc import Mapping
 from appkit.limits import within_budget
 from normlab import config as C
 from normlab.config import LIMITS, TrainConfig
-from normlab.defaults import DEFAULT_CONFIG, with_cadence
+from normlab.defaults import DEFAULT_CONFIG, fit_to_dataset, fit_to_model, with_cadence
 from normlab.registry import NORMS
 
-URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "activation", "norm_position",
-              "init", "init_gain", "batch_size", "lr", "optimizer", "steps", "seed")
+URL_FIELDS = ("norm", "dataset", "model", "depth", "width", "heads", "activation",
+              "norm_position", "init", "init_gain", "batch_size", "lr", "optimizer",
+              "warmup_steps", "steps", "seed")
 CHOICES: dict[str, tuple[str, ...]] = {
     "norm": tuple(NORMS), "dataset": C.DATASETS, "model": C.MODELS,
     "activation": C.ACTIVATIONS, "norm_position": C.NORM_POSITIONS, "init": C.INITS,
     "optimizer": C.OPTIMIZERS,
 }
-INTEGER_FIELDS = ("depth", "width", "batch_size", "steps", "seed")
+INTEGER_FIELDS = ("depth", "width", "heads", "batch_size", "warmup_steps", "steps", "seed")
 
 
 def _shown(raw: str) -> str:
@@ -75,8 +76,12 @@ def config_from_query(params: Mapping[str, str | list[str]]) -> tuple[TrainConfi
         values[field] = int(number) if field in INTEGER_FIELDS else number
         if note:
             notes.append(note)
-    cfg = with_cadence(dataclasses.replace(DEFAULT_CONFIG, **values))
-    cfg, note = within_budget(cfg)
+    # ?model=transformer alone gets a sequence dataset and a per-token norm; ?dataset=sort alone
+    # gets the transformer
+    fit = fit_to_dataset if "dataset" in values and "model" not in values else fit_to_model
+    cfg, fitted = fit(dataclasses.replace(DEFAULT_CONFIG, **values))
+    notes += fitted
+    cfg, note = within_budget(with_cadence(cfg))
     return cfg, notes + ([note] if note else [])
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from normlab import __version__, lessons, runcache
 from normlab.config import LIMITS, ConfigError, TrainConfig
+from normlab.defaults import fit_to_model
 from normlab.engine import Run, stream, train
 from normlab.lessons import LESSON_KEYS, claims, presets
 
@@ -471,9 +472,16 @@ def _describe(summary: dict) -> str:
 
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
-    """The validated TrainConfig of `train`'s options; a combination it refuses is a usage error."""
+    """The validated TrainConfig of `train`'s options; a combination it refuses is a usage error.
+
+    What the model cannot take (the default dataset and norm, for `--model transformer`) is
+    replaced first, with a note on stderr (normlab.defaults.fit_to_model).
+    """
     try:
-        return TrainConfig(**{name: getattr(args, name) for name in FIELDS}).validated()
+        cfg, notes = fit_to_model(TrainConfig(**{name: getattr(args, name) for name in FIELDS}))
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        return cfg.validated()
     except ConfigError as err:
         parser.error(str(err))
 

@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from normlab.registry import BATCH_DEPENDENT, NORMS
 
-DATASETS = ("spirals", "circles", "xor", "gaussians", "digits")
+DATASETS = ("spirals", "circles", "xor", "gaussians", "digits", "reverse", "sort")
 IMAGE_DATASETS = ("digits",)
-MODELS = ("mlp", "cnn")
+SEQUENCE_DATASETS = ("reverse", "sort")  # token sequences, generated: for the transformer
+MODELS = ("mlp", "cnn", "transformer")
+# Norms a transformer block can hold: batch norm would take its statistics over the batch and
+# every position, so a token's output would depend on later tokens and on other sequences;
+# group norm's groups are channels of (N, C, *) images. Layer norm, RMS norm and DyT work per
+# token, as in the papers (Xiong et al. 2020; Zhang & Sennrich 2019; Zhu et al. 2025).
+TRANSFORMER_NORMS = ("none", "layer", "rms", "dyt")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("kaiming", "xavier", "normal")
@@ -38,19 +44,26 @@ class TrainConfig:
                      tuple(NORMS))
     dataset: str = knob("digits", "real 8x8 handwriting; the 2-D toy sets show what LN does to "
                         "radius", DATASETS)
-    model: str = knob("mlp", "mlp, or cnn (image datasets only) where BN and LN truly differ",
-                      MODELS)
-    depth: int = knob(6, "hidden layers: deep enough that un-normalised activations drift")
-    width: int = knob(64, "units per hidden layer (channels for the cnn)")
+    model: str = knob("mlp", "mlp, cnn (image datasets only) where BN and LN truly differ, or a "
+                      "small decoder-only transformer (sequence datasets only)", MODELS)
+    depth: int = knob(6, "hidden layers: deep enough that un-normalised activations drift "
+                      "(blocks, for the transformer)")
+    width: int = knob(64, "units per hidden layer (channels for the cnn, d_model for the "
+                      "transformer)")
+    heads: int = knob(2, "transformer only: attention heads; width must divide by it (head "
+                      "size 32 at width 64)")
     activation: str = knob("relu", "", ACTIVATIONS)
     norm_position: str = knob("before", "norm before the activation (Ioffe & Szegedy) or after "
-                              "it", NORM_POSITIONS)
+                              "it; in the transformer, before each sublayer (pre-LN) or after "
+                              "the residual sum (post-LN, the original)", NORM_POSITIONS)
     init: str = knob("kaiming", "kaiming suits relu; xavier suits tanh/sigmoid; normal is std 1",
                      INITS)
     init_gain: float = knob(1.0, "multiplies every initial weight: >1 explodes, <1 vanishes")
     batch_size: int = knob(64, "")
     lr: float = knob(0.05, "")
     optimizer: str = knob("momentum", "sgd, momentum (0.9) or adam", OPTIMIZERS)
+    warmup_steps: int = knob(0, "learning rate rises linearly from 0 to lr over these steps; "
+                             "post-LN transformers need it (Xiong et al. 2020)")
     steps: int = knob(300, "a few seconds on a laptop CPU")
     seed: int = knob(0, "same seed, same initial weights and batches whatever the norm")
     bn_momentum: float | None = knob(0.1, "weight of the new batch in BN's running stats; None "
@@ -80,11 +93,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be between {lo} and {hi} (got {value})")
         if self.bn_momentum is not None and not 0 < self.bn_momentum <= 1:
             raise ConfigError(f"bn_momentum must be in (0, 1] or None (got {self.bn_momentum})")
-        if self.model == "cnn" and self.dataset not in IMAGE_DATASETS:
-            raise ConfigError(
-                f"the cnn needs images: pick dataset {' or '.join(IMAGE_DATASETS)} "
-                f"(got {self.dataset}), or use the mlp"
-            )
+        self._check_model_and_dataset()
         if self.batch_size == 1 and self.norm in BATCH_DEPENDENT:
             raise ConfigError(
                 "Batch norm cannot train with batch size 1: it normalises each unit with the mean "
@@ -93,6 +102,31 @@ class TrainConfig:
                 "each example on its own."
             )
         return self
+
+    def _check_model_and_dataset(self) -> None:
+        if self.model == "cnn" and self.dataset not in IMAGE_DATASETS:
+            raise ConfigError(
+                f"the cnn needs images: pick dataset {' or '.join(IMAGE_DATASETS)} "
+                f"(got {self.dataset}), or use the mlp"
+            )
+        if (self.model == "transformer") != (self.dataset in SEQUENCE_DATASETS):
+            raise ConfigError(
+                f"the transformer reads token sequences and only it does: pick model "
+                f"transformer with dataset {' or '.join(SEQUENCE_DATASETS)}, or another dataset "
+                f"with the mlp or cnn (got model {self.model}, dataset {self.dataset})"
+            )
+        if self.model != "transformer":
+            return
+        if self.norm not in TRANSFORMER_NORMS:
+            raise ConfigError(
+                f"the transformer takes norm {', '.join(TRANSFORMER_NORMS)} (got {self.norm}): "
+                "batch norm's statistics over the batch and every position would let each "
+                "token see later tokens and other sequences, and group norm groups image "
+                "channels. Transformers normalise each token on its own: use layer or rms."
+            )
+        if self.width % self.heads:
+            raise ConfigError(f"width ({self.width}) must be divisible by heads ({self.heads}): "
+                              "each head gets width / heads features")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -107,10 +141,12 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 LIMITS: dict[str, tuple[float, float]] = {
     "depth": (1, 64),
     "width": (2, 1024),
+    "heads": (1, 16),
     "init_gain": (0.01, 100.0),
     "batch_size": (1, 1024),
     "lr": (1e-6, 100.0),
     "steps": (1, 100_000),
+    "warmup_steps": (0, 100_000),
     "seed": (0, 2**31 - 1),
     "n_samples": (100, 100_000),
     "noise": (0.0, 5.0),

@@ -8,14 +8,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from normlab.config import DATASETS
+from normlab.config import DATASETS, SEQUENCE_DATASETS
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    x_train: torch.Tensor  # (N, 2) or (N, 1, 8, 8), float32
-    y_train: torch.Tensor  # (N,), int64
+    x_train: torch.Tensor  # (N, 2) or (N, 1, 8, 8), float32; (N, T) int64 tokens for sequences
+    y_train: torch.Tensor  # (N,), int64; (N, A) answer tokens for sequences
     x_val: torch.Tensor
     y_val: torch.Tensor
     num_classes: int
@@ -64,6 +64,37 @@ def gaussians(n: int, noise: float, rng: np.random.Generator, classes: int = 4):
 
 SYNTHETIC = {"spirals": spirals, "circles": circles, "xor": xor, "gaussians": gaussians}
 
+# Sequence tasks: a prompt of DIGITS random digits, the separator, then the answer. Tokens 0-9
+# are digits and SEPARATOR is "="; the transformer predicts the answer's tokens one by one.
+DIGITS = 8  # prompt (and answer) length: long enough that reversing needs attention by position
+SEPARATOR = 10
+VOCAB = 11
+
+
+def reverse(n: int, rng: np.random.Generator):
+    """Prompt 3 1 4 1 5 9 2 6, answer 6 2 9 5 1 4 1 3: each output reads one input position."""
+    prompt = rng.integers(0, 10, (n, DIGITS))
+    return prompt, prompt[:, ::-1]
+
+
+def sort(n: int, rng: np.random.Generator):
+    """Prompt 3 1 4 1 5 9 2 6, answer 1 1 2 3 4 5 6 9: each output must count the inputs."""
+    prompt = rng.integers(0, 10, (n, DIGITS))
+    return prompt, np.sort(prompt, axis=1)
+
+
+SEQUENCE_TASKS = {"reverse": reverse, "sort": sort}
+ANSWER_LENGTH = {name: DIGITS for name in SEQUENCE_TASKS}  # logits the transformer returns
+
+
+def as_sequences(prompt: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) for next-token training on the answer: the input is prompt, "=",
+    answer without its last token; the targets are the answer (the last A positions' next
+    tokens). Causal attention keeps each answer token from seeing itself or later ones."""
+    separator = np.full((len(prompt), 1), SEPARATOR)
+    x = np.concatenate([prompt, separator, answer[:, :-1]], axis=1)  # (N, 2 * DIGITS)
+    return x, np.ascontiguousarray(answer)  # (N, DIGITS)
+
 
 @lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +114,8 @@ def load_dataset(
         x = images[:, None]  # (N, 1, 8, 8)
     elif name in SYNTHETIC:
         x, y = SYNTHETIC[name](n_samples, noise, rng)
+    elif name in SEQUENCE_DATASETS:
+        return _sequences(name, rng, n_samples, val_fraction)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     order = rng.permutation(len(y))
@@ -95,6 +128,14 @@ def load_dataset(
     as_y = lambda idx: torch.from_numpy(y[idx].astype(np.int64))  # noqa: E731
     return Dataset(name, as_x(train), as_y(train), as_x(val), as_y(val), int(y.max()) + 1)
 
+
+def _sequences(name: str, rng: np.random.Generator, n: int, val_fraction: float) -> Dataset:
+    """A sequence task's tokens, split (no standardising: they are token ids)."""
+    x, y = as_sequences(*SEQUENCE_TASKS[name](n, rng))
+    n_val = max(1, int(round(n * val_fraction)))  # every sequence is a fresh random draw
+    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))  # noqa: E731
+    return Dataset(name, as_long(x[n_val:]), as_long(y[n_val:]), as_long(x[:n_val]),
+                   as_long(y[:n_val]), VOCAB)
 
 
 class BatchStream:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from normlab.config import TrainConfig
+from normlab.config import SEQUENCE_DATASETS, TRANSFORMER_NORMS, TrainConfig
 
 SNAPSHOTS_PER_RUN = 30  # per-layer snapshots (and evaluations) per run, whatever its length
 
@@ -37,3 +37,37 @@ def warm_configs() -> list[TrainConfig]:
     configs = [DEFAULT_CONFIG] + [dataclasses.replace(DEFAULT_CONFIG, norm=norm)
                                   for norm in COMPARED_NORMS if norm != DEFAULT_CONFIG.norm]
     return configs + [START_HERE, dataclasses.replace(START_HERE, norm="batch")]
+
+
+def fit_to_model(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """`cfg` with what its model cannot take replaced, and one note per replacement.
+
+    The transformer reads token sequences (a table or image dataset becomes "reverse") and
+    normalises each token (batch or group norm becomes layer norm); the MLP and CNN do not
+    read tokens (a sequence dataset becomes "digits"). The CLI and the sidebar call this when
+    the model is chosen, so `--model transformer` alone trains.
+    """
+    changes, notes = {}, []
+    if cfg.model == "transformer":
+        if cfg.dataset not in SEQUENCE_DATASETS:
+            changes["dataset"] = "reverse"
+        if cfg.norm not in TRANSFORMER_NORMS:
+            changes["norm"] = "layer"
+        if cfg.width % cfg.heads:
+            changes["heads"] = next(h for h in range(cfg.heads, 0, -1) if cfg.width % h == 0)
+    elif cfg.dataset in SEQUENCE_DATASETS:
+        changes["dataset"] = "digits"
+    for name, value in changes.items():
+        notes.append(f"{name}: the {cfg.model} cannot take {getattr(cfg, name)}, used {value}")
+    return dataclasses.replace(cfg, **changes), notes
+
+
+def fit_to_dataset(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """`cfg` with a model that reads its dataset (a sequence task: the transformer; anything
+    else: the mlp, unless it is already the mlp or cnn), then `fit_to_model`."""
+    sequences = cfg.dataset in SEQUENCE_DATASETS
+    if sequences != (cfg.model == "transformer"):
+        model = "transformer" if sequences else "mlp"
+        fitted, notes = fit_to_model(dataclasses.replace(cfg, model=model))
+        return fitted, [f"model: the {cfg.model} cannot read {cfg.dataset}, used {model}", *notes]
+    return cfg, []

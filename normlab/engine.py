@@ -110,6 +110,14 @@ def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
                            foreach=True)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> None:
+    """Linear warm-up: lr * (step + 1) / warmup_steps for the first warmup_steps updates, then
+    lr. With warmup_steps 0 the optimizer is left as it was built."""
+    if cfg.warmup_steps and step <= cfg.warmup_steps:
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
 def set_threads(threads: int) -> None:
     """Pin torch's CPU threads for this run (0 leaves torch's default)."""
     if threads > 0 and torch.get_num_threads() != threads:
@@ -185,7 +193,7 @@ def interruptible(model: torch.nn.Module, should_stop: Callable[[], bool] | None
 
 
 class Step(NamedTuple):
-    logits: torch.Tensor  # (B, classes)
+    logits: torch.Tensor  # (B, classes), or (B, vocab, A) for the transformer's A answer tokens
     loss: torch.Tensor  # the batch's mean cross-entropy
     finite: bool  # False: the loss was NaN or infinite, and no update was made
 
@@ -231,7 +239,7 @@ def stream(cfg: TrainConfig, record: bool = True,
     start = time.perf_counter()
     losses = torch.zeros((), device=cfg.device)
     correct = torch.zeros((), device=cfg.device)
-    seen = 0
+    seen = labels = 0  # batches and targets (one per example; A per sequence) since the last row
 
     paused = 0.0  # time the consumer held the generator between snapshots: not training time
 
@@ -243,7 +251,7 @@ def stream(cfg: TrainConfig, record: bool = True,
         run._metrics.append(
             step=step, examples=step * batches.batch_size,
             train_loss=float(losses) / seen if seen else math.nan,
-            train_accuracy=float(correct) / (seen * batches.batch_size) if seen else math.nan,
+            train_accuracy=float(correct) / labels if seen else math.nan,
             val_loss=val_loss, val_accuracy=val_accuracy,
             wall_time=elapsed(),
         )
@@ -259,6 +267,7 @@ def stream(cfg: TrainConfig, record: bool = True,
                         recorder.begin(step)
                     index = batches.next()
                     x, y = data.x_train[index], data.y_train[index]
+                    set_learning_rate(optimizer, cfg, step)
                     logits, loss, finite = train_step(model, optimizer, x, y)
                     if snapshot:
                         recorder.end()  # diverged: the exploded activations are the evidence
@@ -271,11 +280,11 @@ def stream(cfg: TrainConfig, record: bool = True,
                     run.step = step + 1
                     losses += loss.detach()
                     correct += (logits.detach().argmax(1) == y).sum()
-                    seen += 1
+                    seen, labels = seen + 1, labels + y.numel()
                     if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
                         log_metrics(run.step)
                         losses.zero_(), correct.zero_()
-                        seen = 0
+                        seen = labels = 0
                     if snapshot and run.step < cfg.steps:
                         run.wall_time = elapsed()
                         handed_over = time.perf_counter()

@@ -89,6 +89,14 @@ from normlab.lessons.speed import (
     time_norms,
 )
 from normlab.lessons.train_eval import biased_vs_unbiased, momentum_label, running_stats_trace
+from normlab.lessons.transformer import (
+    TRANSFORMER_QUICK,
+    TransformerLesson,
+    gradients_at_init,
+    norm_race,
+    transformer_lesson,
+    warmup_sweep,
+)
 from normlab.lessons.why_bn import (
     CONDITIONS,
     WHY_BN_QUICK,

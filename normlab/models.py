@@ -1,14 +1,17 @@
-"""An MLP and a small CNN built from a TrainConfig, with the norm taken from the registry."""
+"""An MLP, a small CNN and a tiny decoder-only transformer built from a TrainConfig, with the
+norm taken from the registry."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from normlab import norms
 from normlab.config import TrainConfig
+from normlab.data import ANSWER_LENGTH
 from normlab.registry import build_norm
 
 # The layer for each name in config.ACTIVATIONS (where the names are defined).
@@ -84,6 +87,84 @@ class CNN(nn.Module):
         return self.head(x.mean(dim=(2, 3)))  # (N, classes)
 
 
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position sees itself and the positions before."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape  # (B, T, C)
+        q, k, v = self.qkv(x).split(width, dim=2)  # (B, T, C) each
+        q, k, v = (t.view(batch, length, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, heads, T, C / heads)
+        return self.proj(y.transpose(1, 2).reshape(batch, length, width))  # (B, T, C)
+
+
+class TransformerBlock(nn.Module):
+    """Attention then a feed-forward layer, each inside a residual connection, with a norm
+    before each sublayer (pre-LN: x + f(norm(x))) or after each residual sum (post-LN, the
+    original transformer: norm(x + f(x))).
+
+    The recorder measures it as it measures a Block: `norm` is the feed-forward sublayer's norm
+    (its input and output), `activation` the feed-forward's, and `linear` its second matrix
+    (W² of Xiong et al. 2020, whose gradient their Theorem 1 bounds).
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        width = cfg.width
+        self.attention_norm = build_norm(cfg.norm, width)
+        self.attention = CausalSelfAttention(width, cfg.heads)
+        self.norm = build_norm(cfg.norm, width)
+        self.expand = nn.Linear(width, 4 * width)
+        self.activation = ACTIVATION_LAYERS[cfg.activation]()
+        self.linear = nn.Linear(4 * width, width)
+        self.pre_norm = cfg.norm_position == "before"
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.activation(self.expand(x)))  # (B, T, 4C) inside
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pre_norm:
+            x = x + self.attention(self.attention_norm(x))
+            return x + self.feed_forward(self.norm(x))  # (B, T, C)
+        x = self.attention_norm(x + self.attention(x))
+        return self.norm(x + self.feed_forward(x))  # (B, T, C)
+
+
+class Transformer(nn.Module):
+    """A tiny decoder-only transformer: token and position embeddings, `cfg.depth` blocks, a
+    final norm when the blocks are pre-LN (as GPT-2; post-LN blocks end on a norm already),
+    and a linear head.
+
+    Returns the logits of the last `answer_length` positions as (B, vocab, A), classes in dim 1
+    as F.cross_entropy takes a sequence, so the engine's step and evaluation (loss, argmax(1)
+    accuracy per answer token) apply unchanged.
+    """
+
+    def __init__(self, length: int, vocab: int, answer_length: int, cfg: TrainConfig):
+        super().__init__()
+        self.answer_length = answer_length
+        self.tokens = nn.Embedding(vocab, cfg.width)
+        self.positions = nn.Embedding(length, cfg.width)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.depth))
+        self.final_norm = (build_norm(cfg.norm, cfg.width) if cfg.norm_position == "before"
+                           else nn.Identity())
+        self.head = nn.Linear(cfg.width, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(x.shape[1], device=x.device)
+        h = self.tokens(x) + self.positions(positions)  # (B, T, C)
+        for block in self.blocks:
+            h = block(h)  # (B, T, C)
+        logits = self.head(self.final_norm(h[:, -self.answer_length:]))  # (B, A, vocab)
+        return logits.transpose(1, 2)  # (B, vocab, A)
+
+
 def build_model(cfg: TrainConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The model for `cfg`, with weights drawn from `cfg.seed` only (not from the global RNG).
 
@@ -92,6 +173,8 @@ def build_model(cfg: TrainConfig, input_shape: tuple[int, ...], num_classes: int
     """
     if cfg.model == "cnn":
         model = CNN(input_shape, num_classes, cfg)
+    elif cfg.model == "transformer":
+        model = Transformer(input_shape[0], num_classes, ANSWER_LENGTH[cfg.dataset], cfg)
     else:
         model = MLP(math.prod(input_shape), num_classes, cfg)
     init_weights(model, cfg)
@@ -125,3 +208,6 @@ def init_weights(model: nn.Module, cfg: TrainConfig) -> None:
         noise = torch.randn(layer.weight.shape, generator=generator)
         layer.weight.copy_(noise * std)
         layer.bias.zero_()
+    for embedding in [m for m in model.modules() if isinstance(m, nn.Embedding)]:
+        # after the layers, so the MLP's and CNN's draws are what they always were
+        embedding.weight.copy_(torch.randn(embedding.weight.shape, generator=generator))

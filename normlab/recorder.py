@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from normlab.models import Block
+from normlab.models import Block, TransformerBlock
 
 POINTS = ("pre_norm", "post_norm", "activation")  # where each block is measured
 QUANTILES = (0.15, 0.5, 0.85)  # Ioffe & Szegedy Fig 1 plots these three
@@ -76,7 +76,8 @@ class Recorder:
     `begin(step)` attaches the hooks before a snapshot step's forward pass; `end()`, after the
     optimizer step, reduces what they saw to statistics, histograms and gradient norms, drops
     the tensors and takes the hooks off again, so between snapshots the model runs untouched.
-    All (layer, point) tensors of a snapshot have one shape, so they are measured together in
+    The (layer, point) tensors of a snapshot that have one size (all of them in an MLP or CNN;
+    a transformer's feed-forward activations are 4x wider) are measured together in
     a few batched operations, a group of up to GROUP_VALUES values at a time (a group is
     measured as soon as it is full, during the forward pass of a large model). A tensor of more
     than MEASURED_VALUES values is measured from a random sample of that many (its key is then
@@ -87,7 +88,7 @@ class Recorder:
     """
 
     def __init__(self, model: nn.Module, bins: int = 40, activation: str = "relu"):
-        self.blocks = [m for m in model.modules() if isinstance(m, Block)]
+        self.blocks = [m for m in model.modules() if isinstance(m, (Block, TransformerBlock))]
         self.bins, self.activation = bins, activation
         self.step = 0
         self.ranges: dict[tuple[int, str], tuple[float, float]] = {}
@@ -141,6 +142,8 @@ class Recorder:
         self._keep(layer, "post_norm", output)
 
     def _on_activation(self, layer: int, module, inputs, output) -> None:
+        if output.dim() == 3:  # (B, T, units) in a transformer: each position is an example
+            output = output.flatten(0, 1)  # (B * T, units)
         self._keep(layer, "activation", output)
 
     def _on_block(self, layer: int, module, inputs, output: torch.Tensor) -> None:
@@ -161,16 +164,18 @@ class Recorder:
     @torch.no_grad()
     def _measure_activations(self) -> None:
         """Measure the held tensors, a group of rows at a time, and let go of them."""
-        keys = [(layer, point) for layer, point, _ in self._seen]
-        tensors = [t for _, _, t in self._seen]
+        by_size: dict[int, list] = {}  # one size in an MLP or CNN; a transformer's feed-forward
+        for layer, point, tensor in self._seen:  # activation is 4x its norm's width
+            by_size.setdefault(tensor.numel(), []).append(((layer, point), tensor))
         self._seen = []
-        size = tensors[0].numel()  # one shape for every (layer, point) of a snapshot
-        if size > MEASURED_VALUES:
-            self.sampled.update(keys)
-        per_group = rows_per_group(size)
-        for start in range(0, len(keys), per_group):
-            group = slice(start, start + per_group)
-            self._measure_rows(keys[group], tensors[group])
+        for size, held in by_size.items():
+            keys, tensors = [key for key, _ in held], [tensor for _, tensor in held]
+            if size > MEASURED_VALUES:
+                self.sampled.update(keys)
+            per_group = rows_per_group(size)
+            for start in range(0, len(keys), per_group):
+                group = slice(start, start + per_group)
+                self._measure_rows(keys[group], tensors[group])
 
     def _measure_rows(self, keys: list[tuple[int, str]], tensors: list[torch.Tensor]) -> None:
         """Statistics and histograms of a few (layer, point)s, one row each, appended to the

@@ -35,9 +35,10 @@ LESSON_PAGES = {"batch_size": "pages/batch_size.py",
                 "train_eval": "pages/bn_train_eval.py", "depth": "pages/depth.py",
                 "invariances": "pages/invariances.py", "speed": "pages/speed.py",
                 "concepts": "pages/concepts.py",
-                "convergence": "pages/compare.py",
+                "convergence": "pages/compare.py",  # loss by step per norm: which converges first
                 "why_bn": "pages/why_bn.py", "lr_window": "pages/lr_window.py",
-                "data_view": "pages/data_view.py"}  # loss by step per norm: which converges first
+                "data_view": "pages/data_view.py",
+                "transformer": "pages/transformer.py"}
 
 
 def test_each_lesson_key_opens_its_page():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from normlab.config import DATASETS
-from normlab.data import SYNTHETIC, load_dataset
+from normlab.config import DATASETS, SEQUENCE_DATASETS
+from normlab.data import SEQUENCE_TASKS, SYNTHETIC, load_dataset
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -19,7 +19,9 @@ def test_split_is_disjoint_and_sized(name):
     total = len(data.y_train) + len(data.y_val)
     assert abs(len(data.y_val) - 0.25 * total) <= 1
     assert data.y_train.max() < data.num_classes
-    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    tokens = name in SEQUENCE_DATASETS  # token ids, not features
+    assert data.x_train.dtype == (torch.int64 if tokens else torch.float32)
+    assert data.y_train.dtype == torch.int64
 
 
 def test_digits_is_the_real_uci_set_as_images():
@@ -36,4 +38,5 @@ def test_inputs_are_standardised_on_the_train_split():
 
 
 def test_every_dataset_name_in_config_is_one_the_loader_knows():
-    assert set(DATASETS) == {*SYNTHETIC, "digits"}
+    assert set(DATASETS) == {*SYNTHETIC, "digits", *SEQUENCE_TASKS}
+    assert set(SEQUENCE_DATASETS) == set(SEQUENCE_TASKS)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 LESSON_KEYS = ("batch_size", "batch_dependence", "train_eval", "depth", "invariances", "speed",
-               "convergence", "concepts", "why_bn", "lr_window", "data_view")
+               "convergence", "concepts", "why_bn", "lr_window", "data_view",
+               "transformer")
 
 
 def run_lesson(key: str) -> dict[str, pd.DataFrame]:
@@ -30,6 +31,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
         lr_window,
         speed,
         train_eval,
+        transformer,
         why_bn,
     )
 
@@ -61,6 +63,7 @@ def run_lesson(key: str) -> dict[str, pd.DataFrame]:
             "windows": lr_window.stable_windows(runs)})(lr_window.lr_sweep()),
         "data_view": lambda: {**data_view.decision_regions()._asdict(),
                               "misclassified_digits": data_view.misclassified_digits()},
+        "transformer": lambda: transformer.transformer_lesson()._asdict(),
     }
     if key not in experiments:
         raise ValueError(f"unknown lesson {key!r}; one of {', '.join(LESSON_KEYS)}")

@@ -13,7 +13,7 @@ from torch import nn
 
 from normlab.config import TrainConfig
 from normlab.data import Dataset
-from normlab.engine import Run, prepare, stream, train_step
+from normlab.engine import Run, prepare, set_learning_rate, stream, train_step
 
 Progress = Callable[[float], None] | None
 ShouldStop = Callable[[], bool] | None
@@ -68,11 +68,14 @@ class Fit:
     message: str = ""
 
 
-def fit(cfg: TrainConfig, should_stop: ShouldStop = None) -> Fit:
+def fit(cfg: TrainConfig, should_stop: ShouldStop = None,
+        max_seconds: float | None = None) -> Fit:
     """Train `cfg` as engine.stream does (same setup, same `train_step`), and keep the model.
 
     No recorder and no periodic validation, so the model can be evaluated afterwards in both
-    modes and every update's loss is kept. `should_stop()` is asked every 50 steps.
+    modes and every update's loss is kept. `should_stop()` is asked every 50 steps. With
+    `max_seconds`, training also ends (status "finished") once it has trained that long: the
+    runs of an equal-time comparison.
     """
     cfg, data, model, optimizer, batches = prepare(cfg)
     losses: list[torch.Tensor] = []
@@ -82,7 +85,10 @@ def fit(cfg: TrainConfig, should_stop: ShouldStop = None) -> Fit:
         if should_stop is not None and step % 50 == 0 and should_stop():
             status = "stopped"
             break
+        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            break
         index = batches.next()
+        set_learning_rate(optimizer, cfg, step)
         _, loss, finite = train_step(model, optimizer, data.x_train[index], data.y_train[index])
         if not finite:
             status, message = "diverged", f"the loss became {loss.item()} at step {step}"

@@ -1,0 +1,114 @@
+"""The transformer lesson's experiments at small budgets, and its sentences against its numbers."""
+
+import math
+
+import pytest
+import torch
+
+from normlab.lessons import LESSON_KEYS, run_lesson
+from normlab.lessons import transformer as lesson
+from normlab.lessons._common import fit
+
+SMALL = lesson.TRANSFORMER_QUICK.replace(depth=2, width=32, steps=30)
+
+
+@pytest.fixture(scope="module")
+def warmup():
+    return lesson.warmup_sweep(warmups=(0, 10), seeds=(0, 1), base=SMALL, samples=2)
+
+
+@pytest.fixture(scope="module")
+def race():
+    return lesson.norm_race(norms=("layer", "dyt"), seeds=(0, 1), base=SMALL)
+
+
+def test_post_ln_gets_larger_gradients_near_the_output_at_init():
+    grads = lesson.gradients_at_init()
+    out = grads[grads["matrix"] == lesson.MATRICES["linear"]]
+    last = out[out["layer"] == out["layer"].max()].set_index("position")["grad_norm"]
+    first = out[out["layer"] == 0].set_index("position")["grad_norm"]
+    assert last["after"] > last["before"]  # Xiong et al.: post-LN's are the large ones
+    assert last["after"] / first["after"] > last["before"] / first["before"]
+    assert len(grads) == 2 * 6 * len(lesson.MATRICES)
+
+
+def test_warmup_sweep_scores_every_setting_and_seed(warmup):
+    runs, curves, spread, samples = warmup
+    assert len(runs) == 2 * 2 * 2 and set(runs["status"]) == {"finished"}
+    assert runs["steps_run"].eq(30).all()
+    assert runs[["val_accuracy", "sequence_accuracy"]].stack().between(0, 1).all()
+    assert (runs["sequence_accuracy"] <= runs["val_accuracy"]).all()  # every digit vs one
+    assert set(curves["step"]) == {10, 20, 30}
+    loss = spread[spread["metric"] == "val_loss"]
+    assert len(loss) == 4 and loss["n"].eq(2).all() and (loss["low"] <= loss["mean"]).all()
+    assert len(samples) == 4 * 2 and set(samples.columns) >= {"prompt", "expected", "answer"}
+
+
+def test_the_sentences_quote_the_frames(warmup, race):
+    text = lesson.warmup_summary(warmup.intervals)
+    for row in warmup.intervals.itertuples():
+        if row.metric == "val_loss":
+            assert f"{lesson.setting_label(row.position, row.warmup_steps)}: validation loss " \
+                   f"{row.mean:.2f} [{row.low:.2f}, {row.high:.2f}] (2 seeds)" in text
+        if row.metric == "sequence_accuracy":
+            assert f"{row.mean:.0%} of answers fully right" in text
+    grads = lesson.gradients_at_init(base=SMALL.replace(depth=3))
+    out = grads[grads["matrix"] == lesson.MATRICES["linear"]].set_index(["position", "layer"])
+    text = lesson.gradient_summary(grads)
+    for position, label in lesson.POSITION_LABELS.items():
+        last, first = out.loc[(position, 2), "grad_norm"], out.loc[(position, 0), "grad_norm"]
+        assert f"{label}: {last:.3g} in the last block, {first:.3g} in the first " \
+               f"({last / first:.2g}×)" in text
+    text = lesson.race_summary(race.intervals)
+    for row in race.intervals[race.intervals["metric"] == "val_loss"].itertuples():
+        assert f"{row.mean:.2f} [{row.low:.2f}, {row.high:.2f}] (2 seeds)" in text
+
+
+def test_equal_time_gives_each_norm_the_layer_norm_seconds(race):
+    runs = race.runs
+    equal_steps = runs[runs["budget"] == "equal steps"]
+    equal_time = runs[runs["budget"] == "equal time"]
+    assert equal_steps["steps_run"].eq(30).all()
+    seconds = equal_steps.loc[equal_steps["norm"] == "layer", "wall_time"].mean()
+    assert equal_time["wall_time"].between(seconds, seconds + 1.0).all()
+    assert set(race.intervals["metric"]) >= {"val_loss", "steps_run", "wall_time"}
+
+
+def test_a_diverged_run_counts_as_guessing_in_the_intervals():
+    runs = lesson.frame([{"position": "after", "warmup_steps": 0, "val_loss": math.nan},
+                         {"position": "after", "warmup_steps": 0, "val_loss": 1.0}],
+                        ("position", "warmup_steps", "val_loss"))
+    spread = lesson.intervals(runs, ("position", "warmup_steps"), ("val_loss",))
+    assert spread["mean"].item() == pytest.approx((math.log(10) + 1.0) / 2)
+
+
+def test_generated_first_digit_is_the_teacher_forced_one():
+    trained = fit(SMALL.replace(steps=10))
+    x, y = trained.data.x_val[:16], trained.data.y_val[:16]
+    generated = lesson.generate(trained.model, x, y.shape[1])
+    assert torch.equal(generated[:, 0], trained.model(x)[:, :, 0].argmax(1))
+    assert generated.shape == y.shape and generated.max() < 11
+
+
+def test_the_lesson_is_a_cli_lesson(monkeypatch):
+    assert "transformer" in LESSON_KEYS
+    small = lesson.transformer_lesson
+    monkeypatch.setattr(lesson, "transformer_lesson", lambda: small(
+        seeds=(0,), norms=("rms",), base=SMALL.replace(steps=10)))
+    frames = run_lesson("transformer")
+    assert set(frames) == set(lesson.TransformerLesson._fields)
+    assert len(frames["warmup_runs"]) == 4 and len(frames["race_runs"]) == 2
+
+
+def test_the_lesson_figures_are_valid_plotly(warmup, race, monkeypatch):
+    import plotly.graph_objects as go
+
+    from normlab.plots import style
+    from normlab.plots import transformer as tp
+
+    monkeypatch.setattr(style, "VALIDATE", True)  # plotly checks every property
+    figures = [tp.warmup_curves(warmup.curves), tp.warmup_final_loss(warmup.intervals),
+               tp.gradient_by_block(lesson.gradients_at_init(base=SMALL)),
+               tp.race_final_loss(race.intervals)]
+    assert all(isinstance(fig, go.Figure) and fig.data for fig in figures)
+    assert [trace.name for trace in figures[3].data] == ["equal steps", "equal time"]

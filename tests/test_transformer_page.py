@@ -1,0 +1,76 @@
+"""The transformer lesson's page, and the lab's pages opened on a transformer, through AppTest."""
+
+from pathlib import Path
+
+from apptest_helpers import figures, texts
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+CHARTS = ["Gradient norm per block at initialisation (one batch)",
+          "Training loss: pre-LN vs post-LN, with and without warm-up",
+          "Final validation loss (mean over seeds, 95% interval)",
+          "LN vs RMS vs DyT: validation loss at equal steps and equal time"]
+
+
+def open_page(page: str, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    for name, value in params.items():
+        at.query_params[name] = str(value)
+    at.run()
+    return at.switch_page(page).run()
+
+
+def test_the_page_trains_on_request_and_draws_every_chart():
+    at = open_page("pages/transformer.py")
+    assert not at.exception, at.exception
+    assert "Train the transformers" in texts(at.info)
+    assert list(figures(at)) == CHARTS[:1]  # the gradients at init: nothing trained yet
+    at.slider(key="tf_seeds").set_value(1)
+    at.slider(key="tf_steps").set_value(20)
+    at.slider(key="tf_warmup").set_value(10)
+    at.multiselect(key="tf_norms").set_value(["layer", "dyt"])
+    at.button(key="tf_run").click().run()
+    assert not at.exception, at.exception
+    assert list(figures(at)) == CHARTS
+    race = figures(at)[CHARTS[3]]
+    assert {tuple(trace["x"]) for trace in race["data"]} == {("LayerNorm", "DyT")}
+    assert "Pre-LN, no warm-up" in texts(at.info) and "Toy scale" in texts(at.warning)
+    assert "Try this" in texts(at.subheader) and at.get("page_link")
+
+
+def test_the_lab_pages_open_on_a_transformer_link():
+    for page in ("pages/live_lab.py", "pages/compare.py", "pages/inspector.py"):
+        at = open_page(page, model="transformer", dataset="reverse", norm="rms", depth=2,
+                       steps=10)
+        assert not at.exception, (page, at.exception)
+        assert at.radio(key="keep_cfg_model").value == "transformer"
+        assert at.selectbox(key="keep_cfg_dataset").value == "reverse"
+
+
+def test_live_lab_trains_a_transformer():
+    at = open_page("pages/live_lab.py", model="transformer", dataset="reverse", norm="layer",
+                   depth=2, steps=20)
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    assert "Finished 20 steps" in texts(at.success)
+    assert "Each panel is one layer" in texts(at.caption)  # the per-block charts were drawn
+
+
+def test_choosing_the_transformer_in_the_sidebar_picks_a_sequence_task_and_a_token_norm():
+    at = open_page("pages/live_lab.py")  # the default: batch norm on digits
+    at.radio(key="keep_cfg_model").set_value("transformer").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="keep_cfg_dataset").value == "reverse"
+    assert at.selectbox(key="keep_cfg_norm").value == "layer"
+    assert "cannot take batch" in texts(at.sidebar.info)
+    at.selectbox(key="keep_cfg_dataset").set_value("digits").run()
+    assert at.radio(key="keep_cfg_model").value == "mlp"
+
+
+def test_compare_trains_the_transformer_norms_and_refuses_batch_norm_with_its_reason():
+    at = open_page("pages/compare.py", model="transformer", dataset="reverse", depth=2,
+                   steps=10)
+    at.button(key="compare_train").click().run()
+    assert not at.exception, at.exception
+    assert "later tokens" in texts(at.error)  # batch norm, in the default selection
+    assert "Validation loss per optimizer step" in " ".join(texts(at.caption).split())
