@@ -25,7 +25,17 @@ from appkit.limits import (
     estimated_seconds,
     within_budget,
 )
-from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson, page_title
+from appkit.pages import (
+    HOME,
+    PAGES,
+    SECTIONS,
+    WHY_BN_HELPS_ANCHOR,
+    WHY_BN_HELPS_CAVEAT,
+    Page,
+    find_page,
+    page_for_lesson,
+    page_title,
+)
 from appkit.runs import (
     LIVE_RUN_KEY,
     RunStore,
@@ -60,7 +70,8 @@ __all__ = [
     "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
     "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
     "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
-    "TrainingGate", "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
+    "TrainingGate", "WHY_BN_HELPS_ANCHOR", "WHY_BN_HELPS_CAVEAT",
+    "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
     "config_from_query", "config_to_query", "current_config", "default",
     "describe_change", "downloads", "estimated_seconds", "experiment",
     "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",

@@ -8,7 +8,7 @@ from normlab.plots import lessons as lp
 
 LINK_TEXT = {"convergence": "Compare norms, loss by step"}  # otherwise "the <title> lesson"
 HOW = {
-    "bn_robust_to_batch_size": "Batch norm networks trained on the same 2048 digits at batch "
+    "bn_robust_to_batch_size": "Batch norm networks trained on 2048 examples seen at batch "
     "sizes 2 to 32; robust means every batch size within 3 points of the best accuracy.",
     "ln_independent_of_batch_mates": "One fixed example through a layer-norm (and a batch-norm) "
     "layer inside 20 random batches; holds when its output never moves.",
