@@ -117,6 +117,14 @@ def test_no_scale_and_no_shift_make_everything_invariant():
     assert "differ from the papers" in texts(at.warning)
 
 
+def test_random_affine_parameters_leave_the_table_as_the_papers_say():
+    at = open_page("pages/invariances.py")
+    at.checkbox(key="inv_affine").check().run()
+    assert not at.exception
+    assert "All 18 measured cells agree" in texts(at.success)
+    assert "would break" not in texts(at.markdown) and "survive training" in texts(at.markdown)
+
+
 def test_speed_times_the_chosen_sizes_and_implementations():
     at = open_page("pages/speed.py")
     at.multiselect(key="speed_sizes").set_value(["64x64"])

@@ -211,6 +211,14 @@ def test_invariance_table_is_the_same_with_the_initial_affine_parameters():
     assert plain["invariant"].tolist() == affine["invariant"].tolist()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_affine_parameters_keep_every_invariance(seed):
+    """y = γ·x̂ + β depends on the input only through x̂: trained γ, β break nothing."""
+    table = invariance_table(seed=seed, random_affine=True)
+    assert table["matches_paper"].all(), table[~table["matches_paper"]]
+    assert (table.loc[~table["invariant"], "max_change"] > 0.1).all()
+
+
 def test_invariance_table_is_computed_not_typed_in(monkeypatch):
     # Without a norm, nothing is invariant to a rescaling: the table must notice.
     monkeypatch.setattr(invariances, "_plain_norm", lambda norm, features, affine: nn.Identity())
