@@ -146,7 +146,8 @@ def numbers_in(text: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_sentence_agrees_with_its_run(name):
-    frames = PRESETS[name].runner(shortened(name), PRESETS[name].seeds[:3])
+    frames = PRESETS[name].runner(shortened(name, 40 if name == "wu_he_fig1" else 10),
+                                  PRESETS[name].seeds[:3])
     text = what_the_run_shows(name, frames)
     words = numbers_in(text)
     if name == "wu_he_fig1":
@@ -167,6 +168,11 @@ def test_each_sentence_agrees_with_its_run(name):
             assert f"{sum(values) / len(values):.1%}" in words
         difference = [final["batch"][s] - final["none"][s] for s in sorted(final["batch"])]
         assert f"Batch norm minus none, seed by seed: {effect(difference)}." in text
+        steps = presets.steps_to_target(frames["metrics"])
+        sooner = [steps["none"][s] - steps["batch"][s]
+                  for s in sorted(set(steps.get("none", {})) & set(steps.get("batch", {})))]
+        if len(sooner) > 1:
+            assert effect(sooner, scale=1.0, unit=" steps") in text
         drift = ioffe_drift(frames["percentiles"])
         for norm in ("none", "batch"):
             assert f"{sum(drift[norm].values()) / len(drift[norm]):.2f}" in words

@@ -362,6 +362,17 @@ def mean_curve_reaches(metrics: pd.DataFrame, norm: str, target: float) -> str:
     return first_step(mean, target)
 
 
+def steps_to_target(metrics: pd.DataFrame, target: float = 0.9) -> dict[str, dict[int, float]]:
+    """{norm: {seed: first evaluated step at or above `target` validation accuracy}}; a seed
+    that never got there is left out."""
+    reached = metrics[metrics["val_accuracy"] >= target]
+    first = reached.groupby(["norm", "seed"])["step"].min()
+    steps: dict[str, dict[int, float]] = {}
+    for (norm, seed), step in first.items():
+        steps.setdefault(norm, {})[int(seed)] = float(step)
+    return steps
+
+
 def ioffe_says(frames: dict) -> str:
     """Final accuracy with and without BN, its difference over seeds, and the unit's drift."""
     metrics, percentiles = frames["metrics"], frames["percentiles"]
@@ -379,6 +390,11 @@ def ioffe_says(frames: dict) -> str:
     difference = _paired(final.get("batch", {}), final.get("none", {}))
     if len(difference) > 1:
         text += f" Batch norm minus none, seed by seed: {effect(difference)}."
+    steps = steps_to_target(metrics)
+    sooner = _paired(steps.get("none", {}), steps.get("batch", {}))
+    if len(sooner) > 1:
+        text += (f" Steps to 90% without minus with batch norm, over the {len(sooner)} seeds "
+                 f"where both got there: {effect(sooner, scale=1.0, unit=' steps')}.")
     drift = ioffe_drift(percentiles)
     moved = [f"{sum(d.values()) / len(d):.2f} {name} it" for norm, name in
              (("none", "without"), ("batch", "with")) if (d := drift.get(norm))]
