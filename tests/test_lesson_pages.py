@@ -162,8 +162,9 @@ def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):
     assert not at.exception
     shown = texts(at.success)
     assert "This run shows" in shown and "batch 128" in shown and "batch 4" in shown
-    assert {"Validation accuracy by step, per batch size",
-            "Validation loss by step, per batch size"} <= set(figures(at))
+    assert {"Validation accuracy by examples seen, per batch size",
+            "Validation loss by examples seen, per batch size"} <= set(figures(at))
+    assert "Differs from the paper" in texts(at.caption) and "interval" in shown
     appkit._experiment.clear()  # the shortened preset must not answer for the real one
 
 
