@@ -195,3 +195,51 @@ def test_the_ba_sentence_never_compares_unequal_budgets():
     text = what_the_run_shows("ba_fig6", frames)
     assert "the same examples seen" in text
     assert math.isclose(metrics["epoch"].max(), seen.max() / DIGITS_TRAIN)
+
+
+def ba_metrics(batch_loss, layer_loss):
+    """Three seeds' final accuracy: 0.95 at batch 128, 0.95 - loss at batch 4."""
+    rows = []
+    for norm, loss in (("batch", batch_loss), ("layer", layer_loss)):
+        for seed, lost in enumerate(loss):
+            for size, accuracy in ((128, 0.95), (4, 0.95 - lost)):
+                rows.append(dict(norm=norm, batch_size=size, seed=seed, epoch=5.0, step=10,
+                                 val_accuracy=accuracy, status="finished"))
+    return pd.DataFrame(rows)
+
+
+def test_the_ba_sentence_says_a_loss_only_where_the_seeds_agree():
+    text = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((0.10, 0.11, 0.12),
+                                                               (-0.01, 0.0, 0.01))})
+    assert "After 5 epochs at every batch size (the same examples seen)" in text
+    assert "BatchNorm +11.0 points (95% t interval +8.5 to +13.5, 3 seeds);" in text
+    assert "LayerNorm +0.0 points (95% t interval -2.5 to +2.5, 3 seeds), not settled" in text
+    flipped = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((-0.01, 0.0, 0.01),
+                                                                  (0.10, 0.11, 0.12))})
+    assert "BatchNorm +0.0 points (95% t interval -2.5 to +2.5, 3 seeds), not settled" in flipped
+    assert "LayerNorm +11.0 points (95% t interval +8.5 to +13.5, 3 seeds)." in flipped
+
+
+def ioffe_percentiles(none_moves, batch_moves):
+    """The median of each seed's unit: 0 at step 50, then `moves` at step 100."""
+    rows = []
+    for norm, moves in (("none", none_moves), ("batch", batch_moves)):
+        for seed, move in enumerate(moves):
+            for step, median in ((0, 5.0), (50, 0.0), (100, move)):
+                rows.append(dict(norm=norm, seed=seed, step=step, quantile=0.5, value=median))
+    return pd.DataFrame(rows)
+
+
+def test_ioffe_drift_is_measured_from_the_first_evaluation_and_judged_over_seeds():
+    percentiles = ioffe_percentiles((0.6, 0.7, 0.8), (0.1, 0.1, 0.1))
+    assert ioffe_drift(percentiles) == {"none": {0: 0.6, 1: 0.7, 2: 0.8},
+                                       "batch": {0: 0.1, 1: 0.1, 2: 0.1}}  # step 0 ignored
+    metrics = pd.DataFrame([dict(norm=n, seed=s, step=100, val_accuracy=0.9, status="finished")
+                            for n in ("none", "batch") for s in range(3)])
+    text = what_the_run_shows("ioffe_szegedy_fig1", {"metrics": metrics,
+                                                     "percentiles": percentiles})
+    assert "moved at most 0.70 without it and 0.10 with it" in text
+    assert "without minus with: +0.6 (95% t interval +0.4 to +0.8, 3 seeds)." in text
+    same = what_the_run_shows("ioffe_szegedy_fig1", {
+        "metrics": metrics, "percentiles": ioffe_percentiles((0.1, 0.2, 0.3), (0.2, 0.2, 0.2))})
+    assert "not settled" in same

@@ -470,7 +470,8 @@ def wu_he_says(frames: dict) -> str:
         return "Too few runs finished to compare batch sizes."
     text = "Mean validation error: " + "; ".join(parts) + "."
     if rises:
-        text += (" The rise from the largest to the smallest batch, seed by seed: "
+        text += (" The rise from the largest to the smallest batch, seed by seed (negative: "
+                 "the error fell): "
                  + "; ".join(rises) + ".")
     smallest = int(finished["batch_size"].min())
     at_small = {n: _per_seed(finished[(finished["norm"] == n)
