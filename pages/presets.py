@@ -40,10 +40,10 @@ appkit.page_setup(__file__)
 st.title("Paper presets")
 st.write(
     "Three figures from the papers behind the norms, each rerun in miniature with one click: "
-    "the same idea, a smaller dataset (8x8 digits), a smaller network and seconds of CPU "
-    "instead of days of GPU. Each card says what the paper found, how we rerun it and what "
-    "differs, and, computed from the run over several seeds (with a 95% interval), what this "
-    "run shows."
+    "the paper's setup where it fits, on a smaller dataset (8x8 digits) with a smaller network "
+    "and well under a minute of CPU instead of days of GPU. Each card says what the paper "
+    "found, how we rerun it and what differs, and, computed from the run over several seeds "
+    "(with a 95% interval), what this run shows."
 )
 for name, preset in presets.PRESETS.items():
     with st.container(border=True):

@@ -211,7 +211,7 @@ def ba_metrics(batch_loss, layer_loss):
 def test_the_ba_sentence_says_a_loss_only_where_the_seeds_agree():
     text = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((0.10, 0.11, 0.12),
                                                                (-0.01, 0.0, 0.01))})
-    assert "After 5 epochs at every batch size (the same examples seen)" in text
+    assert "After 5.0 epochs at every batch size (the same examples seen)" in text
     assert "BatchNorm +11.0 points (95% t interval +8.5 to +13.5, 3 seeds);" in text
     assert "LayerNorm +0.0 points (95% t interval -2.5 to +2.5, 3 seeds), not settled" in text
     flipped = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((-0.01, 0.0, 0.01),

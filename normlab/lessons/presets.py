@@ -427,7 +427,7 @@ def ba_says(frames: dict) -> str:
                                            for n in norms if (n, size) in mean)
              for size in sizes]
     epochs = float(metrics["epoch"].max()) if len(metrics) else 0.0
-    text = (f"After {epochs:.3g} epochs at every batch size (the same examples seen), the mean "
+    text = (f"After {epochs:.1f} epochs at every batch size (the same examples seen), the mean "
             f"validation accuracy at " + "; at ".join(parts) + ".")
     if len(sizes) > 1:
         big, small = sizes[0], sizes[-1]
