@@ -193,7 +193,7 @@ def test_the_ba_sentence_never_compares_unequal_budgets():
     seen = metrics.groupby("batch_size")["examples"].max()
     assert abs(seen[128] - seen[4]) < 128  # the same examples at both batch sizes
     text = what_the_run_shows("ba_fig6", frames)
-    assert "the same examples seen" in text
+    assert "the same examples seen; batch 4 took" in text
     assert math.isclose(metrics["epoch"].max(), seen.max() / DIGITS_TRAIN)
 
 
@@ -211,7 +211,8 @@ def ba_metrics(batch_loss, layer_loss):
 def test_the_ba_sentence_says_a_loss_only_where_the_seeds_agree():
     text = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((0.10, 0.11, 0.12),
                                                                (-0.01, 0.0, 0.01))})
-    assert "After 5.0 epochs at every batch size (the same examples seen)" in text
+    assert "After 5.0 epochs at every batch size (the same examples seen; batch 4 took 1× as " \
+        "many steps)" in text  # made-up frames: one step each
     assert "BatchNorm +11.0 points (95% t interval +8.5 to +13.5, 3 seeds);" in text
     assert "LayerNorm +0.0 points (95% t interval -2.5 to +2.5, 3 seeds), not settled" in text
     flipped = what_the_run_shows("ba_fig6", {"metrics": ba_metrics((-0.01, 0.0, 0.01),

@@ -427,8 +427,11 @@ def ba_says(frames: dict) -> str:
                                            for n in norms if (n, size) in mean)
              for size in sizes]
     epochs = float(metrics["epoch"].max()) if len(metrics) else 0.0
-    text = (f"After {epochs:.1f} epochs at every batch size (the same examples seen), the mean "
-            f"validation accuracy at " + "; at ".join(parts) + ".")
+    steps = metrics.groupby("batch_size")["step"].max()
+    updates = (f"; batch {sizes[-1]} took {steps[sizes[-1]] / steps[sizes[0]]:.0f}× as many "
+               "steps" if len(sizes) > 1 and steps[sizes[0]] > 0 else "")
+    text = (f"After {epochs:.1f} epochs at every batch size (the same examples seen{updates}), "
+            "the mean validation accuracy at " + "; at ".join(parts) + ".")
     if len(sizes) > 1:
         big, small = sizes[0], sizes[-1]
         costs = [f"{norm_label(n)} {effect(_paired(final[(n, big)], final[(n, small)]))}"
