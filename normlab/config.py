@@ -89,11 +89,11 @@ class TrainConfig:
         # pools N·H·W values per channel (64 for one 8x8 digit), so batch 1 is valid there.
         if self.batch_size == 1 and self.norm in BATCH_DEPENDENT and self.model == "mlp":
             raise ConfigError(
-                "Batch norm cannot train the MLP with batch size 1: it normalises each unit with "
-                "the mean and variance over the batch, and one value has no variance (its output "
-                "would be all zeros). Use a batch size of at least 2, or layer or RMS norm, which "
-                "normalise each example on its own, or the cnn, whose batch norm pools every "
-                "pixel of a channel (H·W values even for one image)."
+                "Batch norm cannot train with batch size 1 in the MLP: it normalises each unit "
+                "with the mean and variance over the batch, and one value has no variance (its "
+                "output would be all zeros). Use a batch size of at least 2, or layer or RMS "
+                "norm, which normalise each example on its own, or the cnn, whose batch norm "
+                "pools every pixel of a channel (H·W values even for one image)."
             )
         return self
 
