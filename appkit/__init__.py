@@ -26,7 +26,17 @@ from appkit.limits import (
     estimated_seconds,
     within_budget,
 )
-from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson, page_title
+from appkit.pages import (
+    HOME,
+    PAGES,
+    SECTIONS,
+    WHY_BN_HELPS_ANCHOR,
+    WHY_BN_HELPS_CAVEAT,
+    Page,
+    find_page,
+    page_for_lesson,
+    page_title,
+)
 from appkit.runs import (
     LIVE_RUN_KEY,
     RunStore,
@@ -60,6 +70,7 @@ __all__ = [
     "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
     "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
     "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
+    "WHY_BN_HELPS_ANCHOR", "WHY_BN_HELPS_CAVEAT",
     "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
     "config_from_query", "config_to_query", "current_config", "default",
     "describe_change", "downloads", "estimated_seconds", "experiment",

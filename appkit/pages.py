@@ -19,6 +19,14 @@ class Page:
 
 
 HOME = "pages/home.py"  # the navigation's default page, served at "/"
+# Home's section on why batch norm helps (contested); the pages that show a norm holding a
+# distribution steady link here until a lesson shows the evidence.
+WHY_BN_HELPS_ANCHOR = "why-does-batch-norm-help"
+WHY_BN_HELPS_CAVEAT = (
+    "Holding the distribution steady is what a norm *does*; that this is *why* batch norm "
+    "speeds training (Ioffe & Szegedy's internal covariate shift) is contested: see "
+    f"[why batch norm helps is contested](/#{WHY_BN_HELPS_ANCHOR})."
+)
 
 SECTIONS: dict[str, list[Page]] = {
     "Learn": [

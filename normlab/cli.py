@@ -365,7 +365,8 @@ def preset_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     preset = presets.PRESETS[args.name]
     if not out_folder_ready(args.out, "preset"):
         return 1
-    print(f"{preset.paper}, {preset.figure}: {preset.paper_says}\nWe run: {preset.we_run}")
+    print(f"{preset.paper}, {preset.figure}: {preset.paper_says}\nWe run: {preset.we_run}\n"
+          f"Differs from the paper: {preset.differs}")
     write_frames(presets.run_preset(args.name), args.out)
     return 0
 

@@ -94,12 +94,15 @@ class TrainConfig:
         if self.bn_momentum is not None and not 0 < self.bn_momentum <= 1:
             raise ConfigError(f"bn_momentum must be in (0, 1] or None (got {self.bn_momentum})")
         self._check_model_and_dataset()
-        if self.batch_size == 1 and self.norm in BATCH_DEPENDENT:
+        # The MLP's batch norm sees one value per unit in a batch of 1; the CNN's BatchNorm2d
+        # pools N·H·W values per channel (64 for one 8x8 digit), so batch 1 is valid there.
+        if self.batch_size == 1 and self.norm in BATCH_DEPENDENT and self.model == "mlp":
             raise ConfigError(
-                "Batch norm cannot train with batch size 1: it normalises each unit with the mean "
-                "and variance over the batch, and one value has no variance (its output would be "
-                "all zeros). Use a batch size of at least 2, or layer or RMS norm, which normalise "
-                "each example on its own."
+                "Batch norm cannot train with batch size 1 in the MLP: it normalises each unit "
+                "with the mean and variance over the batch, and one value has no variance (its "
+                "output would be all zeros). Use a batch size of at least 2, or layer or RMS "
+                "norm, which normalise each example on its own, or the cnn, whose batch norm "
+                "pools every pixel of a channel (H·W values even for one image)."
             )
         return self
 

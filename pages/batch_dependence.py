@@ -16,8 +16,9 @@ st.write(
     "(Ioffe & Szegedy, 2015, call this a regulariser). Ba, Kiros & Hinton (2016, *Layer "
     "Normalization*) take the statistics over one example's own units instead: its output "
     "should not care about its batch mates. RMS and group norm do the same; DyT (Zhu et al., "
-    "2025) has no statistics at all. Here one fixed example goes through a fresh layer of each "
-    "norm inside many random batches."
+    "2025) has no statistics at all (it matched layer norm in Transformers, but Zhu et al. "
+    "found it struggles to replace batch norm in ResNets). Here one fixed example goes "
+    "through a fresh layer of each norm inside many random batches."
 )
 
 left, middle, right = st.columns([3, 1, 1])

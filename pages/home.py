@@ -11,15 +11,15 @@ st.write(
     "Without care, those values drift as training changes the weights: they grow or shrink "
     "from layer to layer, saturate a sigmoid, or switch off ReLUs, and the gradients explode "
     "or vanish on the way back. A **normalization layer** re-centres and rescales the values "
-    "inside the network at every step. Here you train real networks in your browser and "
-    "watch what each norm does to them."
+    "inside the network at every step. Here real networks train on the server while your "
+    "browser shows them learning, live, so you can watch what each norm does to them."
 )
 
 if st.button("Start here: a 20-layer network without a norm", key="start", type="primary",
              icon=":material/play_arrow:"):
     appkit.go_to("pages/live_lab.py", appkit.PRESETS["deep_sigmoid"], autostart=True)
-st.caption("Opens the live lab and trains a deep sigmoid network, like the one in the batch "
-           "norm paper. Then switch the norm to BatchNorm and train again.")
+st.caption("Opens the live lab and trains a deep sigmoid network (20 layers; the batch norm "
+           "paper's MNIST network had 3). Then switch the norm to BatchNorm and train again.")
 
 st.header("Three norms at a glance")
 batch, layer, rms = st.columns(3)
@@ -27,8 +27,9 @@ with batch:
     st.subheader("BatchNorm")
     st.latex(r"y = \gamma\,\frac{x - \mu_{\mathcal{B}}}{\sqrt{\sigma^2_{\mathcal{B}} + \epsilon}}"
              r" + \beta")
-    st.write("Each unit is standardised with the mean and variance **over the mini-batch**, so "
-             "an example's output depends on its batch mates (Ioffe & Szegedy, 2015).")
+    st.write("In training mode, each unit is standardised with the mean and variance **over "
+             "the mini-batch**, so an example's output depends on its batch mates; in eval "
+             "mode it uses running averages instead (Ioffe & Szegedy, 2015).")
 with layer:
     st.subheader("LayerNorm")
     st.latex(r"y = \gamma\,\frac{x - \mu_{x}}{\sqrt{\sigma^2_{x} + \epsilon}} + \beta")
@@ -39,6 +40,21 @@ with rms:
     st.latex(r"y = \gamma\,\frac{x}{\sqrt{\tfrac{1}{d}\sum_i x_i^2 + \epsilon}}")
     st.write("Each example is divided by its **root mean square**: no mean is subtracted, so "
              "there is a little less to compute (Zhang & Sennrich, 2019).")
+
+st.header("Why does batch norm help? Contested", anchor=appkit.WHY_BN_HELPS_ANCHOR)
+st.markdown(
+    "That batch norm speeds training is well measured; **why** it does is not settled. "
+    "Ioffe & Szegedy (2015) proposed that it reduces *internal covariate shift*: each layer's "
+    "input distribution keeps moving as the layers below learn, and normalising holds it in "
+    "place. Santurkar et al. (2018, *How Does Batch Normalization Help Optimization?*) tested "
+    "that story: with noise of changing mean and variance injected right after every batch "
+    "norm layer, so the distribution moves more than without batch norm, a VGG network on "
+    "CIFAR-10 still trained about as well as with plain batch norm. They found instead that "
+    "batch norm makes the loss landscape smoother (loss and gradient change less along the "
+    "gradient), and Bjorck et al. (2018) that it lets training use larger learning rates. So "
+    "when a page here shows a norm holding a distribution steady, that is what the norm "
+    "*does*; whether it is *why* training goes faster is the open question."
+)
 
 st.header("The lessons")
 for section, lessons in appkit.SECTIONS.items():

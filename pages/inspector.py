@@ -16,6 +16,7 @@ st.write(
     "distribution in place while the weights underneath it change, and how, without one, the "
     "distributions of deep layers drift, spread out or collapse."
 )
+st.caption(appkit.WHY_BN_HELPS_CAVEAT)
 
 cfg = appkit.sidebar()
 live = appkit.last_run()

@@ -26,10 +26,11 @@ shift = middle.slider("Re-centre by (scale of the added vector)", 0.0, 5.0, 1.0,
                       key="inv_shift", help="Adds one random vector to every row of W, or to "
                       "every example.")
 seed = right.number_input("Seed", 0, 10_000, 0, key="inv_seed")
-affine = right.checkbox("With affine γ, β (at their initial values)", key="inv_affine")
+random_affine = right.checkbox("With random affine γ, β (as after training)", key="inv_affine",
+                               help="y = γ·x̂ + β: γ and β act after the normalisation.")
 
 table = appkit.experiment("invariance_table", scale=scale, shift=shift, seed=int(seed),
-                          affine=affine)
+                          random_affine=random_affine)
 def tick(value) -> str:
     return "✓" if bool(value) else "✗"
 
@@ -84,8 +85,9 @@ st.markdown(
 st.subheader("Try this")
 st.markdown(
     "- Set **rescale by** to 1 and **re-centre by** to 0: everything is invariant, trivially.\n"
-    "- Tick **affine**: γ and β at their initial values change nothing; trained ones would "
-    "break some invariances again.\n"
+    "- Tick **random affine γ, β**: nothing changes. The norm's output is y = γ·x̂ + β, and "
+    "every transformation here acts on x̂'s input, which x̂ already ignores; γ and β, trained "
+    "or random, only rescale and shift x̂ afterwards, so the invariances survive training.\n"
     "- Try a tiny scale, 0.1: batch and layer norm's eps (10⁻⁵) is no longer small next to "
     "the shrunken variance, and rescaling leaks through; RMS norm's eps (machine epsilon by "
     "default) keeps it exact."

@@ -11,11 +11,13 @@ from normlab import plots
 appkit.page_setup(__file__)
 st.title("Live lab")
 st.write(
-    "Press **Train** and watch a real network learn in your browser. Without a norm, the values "
+    "Press **Train**: a real network trains on the server and your browser shows it learning, "
+    "live. Without a norm, the values "
     "flowing through a deep network drift and spread from layer to layer, and the gradients "
     "grow or fade with depth; a norm layer re-centres and rescales them at every step. Change "
     "the settings in the sidebar and train again to see which claims about the norms hold."
 )
+st.caption(appkit.WHY_BN_HELPS_CAVEAT)
 
 cfg = appkit.sidebar()
 left, right, _ = st.columns([1, 1, 6])
@@ -40,7 +42,8 @@ CAPTIONS = {
     "grad": "Bright rows get large gradients, dark rows small ones: a colour ramp from top to "
             "bottom means gradients explode or vanish with depth.",
     "ratio": "How much each step changes a layer's weights relative to their size. Around 10⁻³ "
-             "(white) is healthy; deep red layers move too fast, deep blue barely learn.",
+             "(white) is a common rule of thumb for a healthy rate (Karpathy, makemore part 3), "
+             "not a law; deep red layers move fast, deep blue barely learn.",
 }
 redraws = itertools.count()  # keys charts apart: each redraw in one script run is a new element
 

@@ -11,37 +11,46 @@ from normlab.plots import lessons as lp
 def draw(name: str, frames: dict) -> None:
     if name == "ioffe_szegedy_fig1":
         accuracy_col, bands_col = st.columns(2)
-        appkit.chart(accuracy_col, plots.accuracy_curves(frames["metrics"]), key="ioffe_acc",
-                     caption="Fig 1a: validation accuracy by step, with and without BN.")
-        appkit.chart(bands_col, lp.percentile_bands_by_norm(frames["percentiles"]),
-                     key="ioffe_bands", caption="Fig 1b, c: without BN the band drifts and "
-                     "widens as the layers below learn; with BN it stays put.")
+        curves = presets.mean_over_seeds(frames["metrics"], ["norm"])
+        appkit.chart(accuracy_col, plots.accuracy_curves(curves), key="ioffe_acc",
+                     caption="Fig 1a: validation accuracy by step, with and without BN "
+                     "(mean over seeds).")
+        appkit.chart(bands_col, lp.percentile_bands_by_norm(presets.first_seed(
+            frames["percentiles"])), key="ioffe_bands", caption="Fig 1b, c: one unit of the "
+            "last hidden layer (seed 0), its sigmoid input on the validation digits. Does its "
+            "band drift without BN and stay put with it?")
+        st.caption(appkit.WHY_BN_HELPS_CAVEAT)
     elif name == "ba_fig6":
         accuracy_col, loss_col = st.columns(2)
-        appkit.chart(accuracy_col, lp.curves_by_batch_size(frames["metrics"]), key="ba_acc",
-                     caption="Solid: batch 128; dotted: batch 4. Colour: the norm.")
-        appkit.chart(loss_col, lp.curves_by_batch_size(frames["metrics"], "val_loss"),
+        curves = presets.mean_over_seeds(frames["metrics"], ["norm", "batch_size"])
+        appkit.chart(accuracy_col, lp.curves_by_batch_size(curves, x="examples"), key="ba_acc",
+                     caption="Solid: batch 128; dotted: batch 4; the same examples seen "
+                     "(x axis). Colour: the norm. Mean over seeds.")
+        appkit.chart(loss_col, lp.curves_by_batch_size(curves, "val_loss", x="examples"),
                      key="ba_loss", caption="The same runs' validation loss: which norm's "
                      "dotted line stays close to its solid one?")
     else:
         appkit.chart(st, lp.batch_size_curves(frames["errors"], "val_error"), key="wu_he_err",
-                     caption="Fig 1 in small: error against batch size, lower is better. "
-                     "Group norm's line should stay flat where batch norm's rises.")
+                     caption="Fig 1 in small: error against batch size, lower is better; "
+                     "points are seed means, bars span the seeds. Does group norm's line stay "
+                     "flat where batch norm's rises?")
 
 
 appkit.page_setup(__file__)
 st.title("Paper presets")
 st.write(
     "Three figures from the papers behind the norms, each rerun in miniature with one click: "
-    "the same idea, a smaller dataset (8x8 digits), a smaller network and seconds of CPU "
-    "instead of days of GPU. Each card says what the paper found and, computed from the run, "
-    "what this run shows. Where they disagree, the *we run* line says what differs."
+    "the paper's setup where it fits, on a smaller dataset (8x8 digits) with a smaller network "
+    "and well under a minute of CPU instead of days of GPU. Each card says what the paper "
+    "found, how we rerun it and what differs, and, computed from the run over several seeds "
+    "(with a 95% interval), what this run shows."
 )
 for name, preset in presets.PRESETS.items():
     with st.container(border=True):
         st.subheader(f"{preset.paper}: {preset.figure}")
         st.markdown(f"**The paper found:** {preset.paper_says}")
         st.caption(f"We run: {preset.we_run}")
+        st.caption(f"Differs from the paper: {preset.differs}")
         if st.button("Run this miniature", key=f"preset_run_{name}", type="primary",
                      icon=":material/play_arrow:"):
             st.session_state.setdefault("presets_run", set()).add(name)

@@ -304,3 +304,33 @@ def test_a_detached_run_does_not_grow_with_the_training():
         pass
     assert (len(copy.metrics), len(copy.layer_stats), len(copy.gradients)) == rows
     assert len(first.metrics) > rows[0]
+
+
+def test_cnn_batch_norm_trains_with_batch_size_one():
+    """BatchNorm2d pools N·H·W values per channel: one 8x8 digit gives each channel 64."""
+    run = train(TrainConfig(model="cnn", norm="batch", depth=2, width=16, batch_size=1,
+                            steps=300, lr=0.01, eval_every=100, record_every=100))
+    assert run.status == "finished"
+    losses = run.metrics["val_loss"]
+    assert losses.notna().all() and losses.iloc[-1] < losses.iloc[0]  # it learns, slowly
+    assert not run.layer_stats.empty  # and the recorder measures it
+
+
+def test_cnn_batch_norm_at_batch_size_one_matches_torch():
+    from normlab.norms import BatchNorm2d
+
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64, requires_grad=True)  # (N=1, C, H, W)
+    ours, theirs = BatchNorm2d(4).double(), torch.nn.BatchNorm2d(4).double()
+    x_ours = x.detach().clone().requires_grad_()
+    y_ours, y_theirs = ours(x_ours), theirs(x)
+    torch.testing.assert_close(y_ours, y_theirs, rtol=0, atol=1e-12)
+    y_ours.pow(3).sum().backward()
+    y_theirs.pow(3).sum().backward()
+    torch.testing.assert_close(x_ours.grad, x.grad, rtol=0, atol=1e-10)
+    torch.testing.assert_close(ours.running_var, theirs.running_var)  # unbiased over 64 values
+    assert ours(x_ours).flatten(2).std(-1, unbiased=False).sub(1).abs().max() < 1e-3
+
+
+def test_mlp_batch_norm_with_batch_size_one_is_still_refused_and_says_why():
+    with pytest.raises(ConfigError, match="cnn"):
+        TrainConfig(norm="batch", batch_size=1).validated()

@@ -136,6 +136,14 @@ def test_no_scale_and_no_shift_make_everything_invariant():
     assert "differ from the papers" in texts(at.warning)
 
 
+def test_random_affine_parameters_leave_the_table_as_the_papers_say():
+    at = open_page("pages/invariances.py")
+    at.checkbox(key="inv_affine").check().run()
+    assert not at.exception
+    assert "All 18 measured cells agree" in texts(at.success)
+    assert "would break" not in texts(at.markdown) and "survive training" in texts(at.markdown)
+
+
 def test_speed_times_the_chosen_sizes_and_implementations():
     at = open_page("pages/speed.py")
     at.multiselect(key="speed_sizes").set_value(["64x64"])
@@ -204,8 +212,9 @@ def test_a_preset_says_what_the_paper_found_and_what_the_run_shows(monkeypatch):
     assert not at.exception
     shown = texts(at.success)
     assert "This run shows" in shown and "batch 128" in shown and "batch 4" in shown
-    assert {"Validation accuracy by step, per batch size",
-            "Validation loss by step, per batch size"} <= set(figures(at))
+    assert {"Validation accuracy by examples seen, per batch size",
+            "Validation loss by examples seen, per batch size"} <= set(figures(at))
+    assert "Differs from the paper" in texts(at.caption) and "interval" in shown
     appkit._experiment.clear()  # the shortened preset must not answer for the real one
 
 

@@ -69,6 +69,7 @@ def invariance_table(
     shift: float = 1.0,
     affine: bool = False,
     tolerance: float = 1e-3,
+    random_affine: bool = False,
 ) -> pd.DataFrame:
     """Claim tested: Ba et al. Table 1 (and Zhang & Sennrich's RMSNorm row), computed.
 
@@ -78,7 +79,9 @@ def invariance_table(
     one. Rescaling multiplies by `scale`; re-centring adds a random vector of scale `shift`:
     to every row of W (every unit's pre-activation moves by the same amount for a given
     example), or to every example of the dataset (each unit moves by a constant). The norm's
-    affine parameters are off, or at their initial values with `affine=True` (same numbers).
+    affine parameters are off, or at their initial values with `affine=True` (same numbers),
+    or random (as training might leave them) with `random_affine=True`: y = γ·x̂ + β depends
+    on the input only through x̂, so γ and β, whatever their values, keep every invariance.
 
     Returns one row per (norm, transformation): max_change (the largest absolute change of
     any output value), invariant (max_change < tolerance: eps keeps rescalings from being
@@ -90,7 +93,12 @@ def invariance_table(
     weight /= math.sqrt(in_features)  # pre-activations of order 1
     rows = []
     for norm in PAPER_TABLE:
-        layer = _plain_norm(norm, out_features, affine).double().train()
+        layer = _plain_norm(norm, out_features, affine or random_affine).double().train()
+        if random_affine:
+            with torch.no_grad():
+                for parameter in layer.parameters():  # γ (and β): like trained values
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator,
+                                                dtype=parameter.dtype))
         with torch.no_grad():
             reference = layer(x @ weight.T)  # (N, D_out)
             for name in TRANSFORMATIONS:

@@ -1,96 +1,221 @@
-"""Paper presets: a scaled-down run of one figure, with what the paper says about it."""
+"""Paper presets: a scaled-down run of one figure, with what the paper says about it.
+
+Each preset trains several seeds, and every sentence that states an effect gives it with a
+95% t interval over the seeds (normlab.stats); an interval that contains 0 is said to be "not
+settled", never read as an effect.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
 from normlab.config import TrainConfig
-from normlab.engine import METRIC_COLUMNS
-from normlab.lessons._common import (
-    Progress,
-    ShouldStop,
-    Sweep,
-    frame,
-    train_until_stopped,
-)
-from normlab.lessons.batch_size import BATCH_SIZE_QUICK, batch_size_sweep
+from normlab.engine import METRIC_COLUMNS, evaluate, prepare, train_step
+from normlab.lessons._common import Progress, ShouldStop, Sweep, fit, frame
 from normlab.registry import norm_label
+from normlab.seeds import train_seeds
+from normlab.stats import t_interval
+
+SEEDS = (0, 1, 2, 3, 4)  # every preset's default: enough for a t interval worth reading
+QUANTILES = (0.15, 0.5, 0.85)  # Ioffe & Szegedy Fig 1b,c
+DIGITS_TRAIN = 1348  # digits examples in the training split (1797 less a quarter held out)
 
 
 @dataclass(frozen=True)
 class Preset:
-    """One paper figure, scaled down to run in under ~20 s on 2 CPU cores."""
+    """One paper figure, scaled down to run in well under a minute on one CPU core."""
 
     name: str
     paper: str
     figure: str
     paper_says: str
-    we_run: str  # how our version differs from the paper's
+    we_run: str  # the setup, as the paper's
+    differs: str  # one line: what differs from the paper (data, size, steps)
     runner: Callable[..., dict[str, pd.DataFrame]]
-    configs: tuple[TrainConfig, ...] = ()  # what it trains (a sweep's base, for a sweep)
+    configs: tuple[TrainConfig, ...] = ()  # what it trains, once per seed
+    seeds: tuple[int, ...] = SEEDS
 
     def run(self, progress: Progress = None,
             should_stop: ShouldStop = None) -> dict[str, pd.DataFrame]:
         """The preset's frames by name; a stopped run returns what it finished."""
-        return self.runner(self.configs, progress=progress, should_stop=should_stop)
+        return self.runner(self.configs, self.seeds, progress=progress, should_stop=should_stop)
 
 
-def _train_configs(configs, progress, should_stop):
-    """Each config trained in turn (recorded), as [(config, run)], stopping when asked."""
+def epochs_of(cfg: TrainConfig, epochs: float) -> TrainConfig:
+    """`cfg` trained for `epochs` passes over the digits' training split at its batch size."""
+    steps_per_epoch = DIGITS_TRAIN / cfg.batch_size  # the same examples at every batch size
+    return cfg.replace(steps=max(1, round(epochs * steps_per_epoch)),
+                       eval_every=max(1, round(steps_per_epoch)))
+
+
+# --- Ioffe & Szegedy 2015, Fig 1: one unit's sigmoid input over training --------------------
+
+def train_watching_one_unit(cfg: TrainConfig, unit: int = 0,
+                            should_stop: ShouldStop = None) -> tuple[str, pd.DataFrame,
+                                                                     pd.DataFrame]:
+    """Train `cfg` as the engine does, and every `eval_every` steps measure one unit's input.
+
+    The unit is `unit` of the last hidden layer; its input to the activation is the output of
+    that block's norm (the norm sits before the activation; with no norm, the linear output).
+    At each evaluation the model runs in eval mode on the validation set, once: that pass
+    gives the validation loss and accuracy (as engine.evaluate) and, through a forward hook
+    removed right after, the 15th/50th/85th percentiles of the unit's input over the
+    validation examples. A fixed input set, so what moves is the weights' doing.
+
+    Returns (status, metrics with METRIC_COLUMNS, percentiles: step, quantile, value).
+    """
+    cfg, data, model, optimizer, batches = prepare(cfg)
+    if cfg.norm_position != "before":
+        raise ValueError("the sigmoid's input is the norm's output only with the norm before it")
+    watched = model.blocks[-1].norm
+    metrics, percentiles = [], []
+    losses, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+
+    def measure(step: int) -> None:
+        values = []
+        handle = watched.register_forward_hook(
+            lambda module, inputs, output: values.append(output[:, unit].detach()))  # (V,)
+        try:
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                logits = model(data.x_val)  # (V, classes)
+            model.train(was_training)
+        finally:
+            handle.remove()
+        quantiles = torch.quantile(values[0].double(), torch.tensor(QUANTILES,
+                                                                    dtype=torch.float64))
+        percentiles.extend(dict(step=step, quantile=q, value=float(v))
+                           for q, v in zip(QUANTILES, quantiles))
+        metrics.append(dict(
+            step=step, examples=step * batches.batch_size,
+            train_loss=losses / seen if seen else math.nan,
+            train_accuracy=correct / (seen * batches.batch_size) if seen else math.nan,
+            val_loss=float(F.cross_entropy(logits, data.y_val)),
+            val_accuracy=float((logits.argmax(1) == data.y_val).float().mean()),
+            wall_time=time.perf_counter() - start))
+
+    status = "finished"
+    measure(0)
+    for step in range(cfg.steps):
+        if should_stop is not None and step % 50 == 0 and should_stop():
+            status = "stopped"
+            break
+        index = batches.next()
+        x, y = data.x_train[index], data.y_train[index]
+        logits, loss, finite = train_step(model, optimizer, x, y)
+        if not finite:
+            status = "diverged"
+            break
+        losses += loss.item()
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += 1
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            measure(step + 1)
+            losses, correct, seen = 0.0, 0, 0
+    return (status, frame(metrics, METRIC_COLUMNS),
+            frame(percentiles, ("step", "quantile", "value")))
+
+
+def _ioffe_fig1(configs, seeds=SEEDS, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
+    """metrics: norm, seed + METRIC_COLUMNS; percentiles: norm, seed, step, quantile, value."""
+    sweep = Sweep(len(configs) * len(seeds), progress, should_stop)
+    metrics, percentiles = [], []
+    for seed in seeds:
+        for cfg in configs:
+            if sweep.stopped():
+                break
+            status, run_metrics, run_percentiles = train_watching_one_unit(
+                cfg.replace(seed=seed), should_stop=should_stop)
+            if status == "stopped":
+                break
+            label = dict(norm=cfg.norm, seed=seed)
+            metrics.append(run_metrics.assign(**label, status=status))
+            percentiles.append(run_percentiles.assign(**label))
+            sweep.advance()
+    return {"metrics": _concat(metrics, ("norm", "seed", *METRIC_COLUMNS, "status")),
+            "percentiles": _concat(percentiles, ("norm", "seed", "step", "quantile", "value"))}
+
+
+# --- Ba et al. 2016, Fig 6: batch 128 vs 4 on the same number of examples --------------------
+
+def _ba_fig6(configs, seeds=SEEDS, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
+    """metrics: norm, batch_size, seed, epoch + METRIC_COLUMNS + status (seeds batched)."""
     sweep = Sweep(len(configs), progress, should_stop)
-    runs = []
+    metrics = []
     for cfg in configs:
         if sweep.stopped():
             break
-        run = train_until_stopped(cfg, should_stop)
-        if run.status == "stopped":
-            break
-        runs.append((cfg, run))
+        runs = train_seeds(cfg, seeds)
+        status = dict(zip(runs.status["seed"], runs.status["status"]))
+        rows = runs.metrics.assign(norm=cfg.norm, batch_size=cfg.batch_size,
+                                   epoch=runs.metrics["examples"] / DIGITS_TRAIN,
+                                   status=runs.metrics["seed"].map(status))
+        metrics.append(rows)
         sweep.advance()
-    return runs
+    return {"metrics": _concat(metrics, ("norm", "batch_size", "seed", "epoch",
+                                         *METRIC_COLUMNS, "status"))}
 
 
-def _labelled_metrics(runs, fields: Sequence[str]) -> pd.DataFrame:
-    frames = [run.metrics.assign(**{f: getattr(cfg, f) for f in fields}, status=run.status)
-              for cfg, run in runs]
-    columns = [*fields, *METRIC_COLUMNS, "status"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else frame([], columns)
+# --- Wu & He 2018, Fig 1: the CNN from batch 32 to 2, the linear learning-rate rule -----------
+
+WU_HE_BATCH_SIZES = (32, 8, 2)  # 32 → 2 in steps of 4×; 16 and 4 would add half again
+WU_HE_NORMS = ("batch", "group")  # layer norm too would add half again to the ~30 s
+WU_HE_COLUMNS = ("norm", "batch_size", "seed", "lr", "steps", "examples", "val_accuracy",
+                 "val_error", "status", "wall_time")
 
 
-def _ioffe_fig1(configs, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
-    runs = _train_configs(configs, progress, should_stop)
-    percentiles = []
-    for cfg, run in runs:
-        stats = run.layer_stats
-        last = stats[(stats["layer"] == cfg.depth - 1) & (stats["point"] == "post_norm")]
-        for column, quantile in (("p15", 0.15), ("p50", 0.5), ("p85", 0.85)):
-            percentiles += [dict(norm=cfg.norm, step=int(step), quantile=quantile,
-                                 value=float(value))
-                            for step, value in zip(last["step"], last[column])]
-    return {"metrics": _labelled_metrics(runs, ("norm",)),
-            "percentiles": frame(percentiles, ("norm", "step", "quantile", "value"))}
+def linear_scaling_lr(batch_size: int, base_lr: float = 0.1, base_batch: int = 32) -> float:
+    """Goyal et al.'s rule as Wu & He use it: lr 0.1 at batch 32, 0.1·N/32 at batch N."""
+    return base_lr * batch_size / base_batch
 
 
-def _ba_fig6(configs, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
-    runs = _train_configs(configs, progress, should_stop)
-    return {"metrics": _labelled_metrics(runs, ("norm", "batch_size"))}
+def _wu_he_fig1(configs, seeds=SEEDS, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
+    """errors: one row per (norm, batch_size, seed), eval-mode validation error at the end."""
+    sweep = Sweep(len(configs) * len(seeds), progress, should_stop)
+    rows = []
+    for seed in seeds:
+        for cfg in configs:
+            if sweep.stopped():
+                break
+            trained = fit(cfg.replace(seed=seed), should_stop)
+            if trained.status == "stopped":
+                break
+            accuracy = math.nan
+            if trained.status == "finished":
+                _, accuracy = evaluate(trained.model, trained.data.x_val, trained.data.y_val)
+            rows.append(dict(norm=cfg.norm, batch_size=cfg.batch_size, seed=seed, lr=cfg.lr,
+                             steps=cfg.steps, examples=cfg.steps * cfg.batch_size,
+                             val_accuracy=accuracy, val_error=1 - accuracy,
+                             status=trained.status, wall_time=trained.wall_time))
+            sweep.advance()
+    return {"errors": frame(rows, WU_HE_COLUMNS)}
 
 
-def _wu_he_fig1(configs, progress=None, should_stop=None) -> dict[str, pd.DataFrame]:
-    errors = batch_size_sweep(norms=("batch", "layer", "group"), batch_sizes=(2, 4, 8, 16, 32),
-                              base=configs[0], examples=2048, progress=progress,
-                              should_stop=should_stop)
-    return {"errors": errors.assign(val_error=1 - errors["val_accuracy"])}
+def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    return (pd.concat(frames, ignore_index=True)[list(columns)] if frames
+            else frame([], columns))
 
 
-_IOFFE = TrainConfig(dataset="digits", depth=3, width=100, activation="sigmoid", init="xavier",
-                     batch_size=60, optimizer="sgd", lr=0.5, steps=2000, eval_every=50,
-                     record_every=50)
-_BA = TrainConfig(dataset="digits", depth=2, width=256, optimizer="adam", lr=1e-3, steps=600,
-                  eval_every=50, record_every=600)
+# Hidden weights N(0, 0.1²): "small random Gaussian values" (the paper gives no std).
+_IOFFE = TrainConfig(dataset="digits", depth=3, width=100, activation="sigmoid", init="normal",
+                     init_gain=0.1, batch_size=60, optimizer="sgd", lr=0.5, steps=1000,
+                     eval_every=50, record_every=1000)
+_BA_EPOCHS = 5
+_BA = TrainConfig(dataset="digits", depth=2, width=256, optimizer="adam", lr=1e-3,
+                  record_every=100_000)
+_WU_HE_EPOCHS = 4
+# Momentum 0.9 as in the paper; a 3-layer CNN, 16 channels (GroupNorm: 8 groups of 2).
+_WU_HE = TrainConfig(dataset="digits", model="cnn", depth=3, width=16, optimizer="momentum",
+                     record_every=100_000)
 
 PRESETS: dict[str, Preset] = {
     "ioffe_szegedy_fig1": Preset(
@@ -100,13 +225,18 @@ PRESETS: dict[str, Preset] = {
         paper_says=(
             "On MNIST, a network of 3 fully connected hidden layers of 100 sigmoid units "
             "(batch 60) reaches a higher test accuracy faster with batch norm (1a). Without it, "
-            "the 15th, 50th and 85th percentiles of a last-hidden-layer sigmoid input drift over "
-            "training; with it they stay steady (1b, 1c)."
+            "the 15th, 50th and 85th percentiles of one last-hidden-layer sigmoid's input drift "
+            "over training; with it they stay steady (1b, 1c)."
         ),
         we_run=(
-            "The same network on the 8x8 digits, plain SGD (lr 0.5), 2000 steps instead of "
-            "50k. The percentiles pool every unit of the last hidden layer (the paper follows "
-            "one unit); they are its sigmoid input, the recorder's 'post_norm' point."
+            "The paper's network: 3 hidden layers of 100 sigmoid units, batch 60, plain SGD "
+            "(lr 0.5), hidden weights drawn from N(0, 0.1²) (the paper says \"small random "
+            "Gaussian values\" without a std). Fig 1b, c: unit 0 of the last hidden layer, its "
+            "sigmoid input on the validation digits (eval mode) every 50 steps; 5 seeds."
+        ),
+        differs=(
+            "8x8 digits (64 inputs, 1348 training images) instead of MNIST, 1000 steps instead "
+            "of 50,000; the percentiles are over the validation digits at each evaluation."
         ),
         runner=_ioffe_fig1,
         configs=(_IOFFE.replace(norm="none"), _IOFFE.replace(norm="batch")),
@@ -121,11 +251,17 @@ PRESETS: dict[str, Preset] = {
             "does worse with batches of 4."
         ),
         we_run=(
-            "The 8x8 digits with 2 hidden layers of 256 units, Adam (lr 1e-3), 600 steps at "
-            "each batch size; the curves are validation loss and accuracy in eval mode."
+            f"Batch 128 and batch 4 each for {_BA_EPOCHS} epochs (the same examples seen: "
+            f"{round(_BA_EPOCHS * DIGITS_TRAIN / 128)} steps at batch 128, "
+            f"{round(_BA_EPOCHS * DIGITS_TRAIN / 4)} at batch 4), Adam (lr 1e-3) at both; curves "
+            "against epochs, validation loss and accuracy in eval mode; 5 seeds."
+        ),
+        differs=(
+            "8x8 digits instead of MNIST, 2 hidden layers of 256 instead of 1000, "
+            f"{_BA_EPOCHS} epochs."
         ),
         runner=_ba_fig6,
-        configs=tuple(_BA.replace(norm=norm, batch_size=batch_size)
+        configs=tuple(epochs_of(_BA.replace(norm=norm, batch_size=batch_size), _BA_EPOCHS)
                       for batch_size in (128, 4) for norm in ("batch", "layer")),
     ),
     "wu_he_fig1": Preset(
@@ -137,12 +273,25 @@ PRESETS: dict[str, Preset] = {
             "error rises from 23.6% to 34.7%, while group norm's stays about 24.1%."
         ),
         we_run=(
-            "batch_size_sweep on the 8x8 digits (a 3x64 MLP; group norm in groups of 8 units), "
-            "batch, layer and group norm at batch sizes 2 to 32, each trained on the same 2048 "
-            "examples at the same learning rate; error = 1 - validation accuracy (eval mode)."
+            "A CNN (BatchNorm2d pools N·H·W values per channel, as in the paper), batch 32, "
+            "8 and 2, the paper's linear learning-rate rule (lr 0.1·N/32, momentum 0.9), "
+            f"{_WU_HE_EPOCHS} epochs at every batch size (so batch 32 takes 16× fewer steps "
+            "than batch 2, as in the paper); batch and group norm; error = 1 − validation "
+            "accuracy in eval mode; 3 seeds, about 30 s on one free CPU core."
+        ),
+        differs=(
+            "8x8 digits instead of ImageNet, 3 conv layers of 16 channels instead of ResNet-50 "
+            f"(GroupNorm: 8 groups of 2 channels, not 32), {_WU_HE_EPOCHS} epochs instead of "
+            "100 and no lr decay, so the large batches are far from converged. (The MLP's "
+            "batch norm at batch 2, whose output is exactly ±1, is another phenomenon: see the "
+            "Batch size lesson.)"
         ),
         runner=_wu_he_fig1,
-        configs=(BATCH_SIZE_QUICK,),
+        configs=tuple(epochs_of(_WU_HE.replace(norm=norm, batch_size=batch_size,
+                                               lr=linear_scaling_lr(batch_size)),
+                                _WU_HE_EPOCHS)
+                      for norm in WU_HE_NORMS for batch_size in WU_HE_BATCH_SIZES),
+        seeds=(0, 1, 2),
     ),
 }
 
@@ -157,61 +306,196 @@ def run_preset(name: str, progress: Progress = None,
 
 # --- what a preset's run shows, in a sentence computed from its frames ---------------------------
 
+def effect(values: Sequence[float], scale: float = 100.0, unit: str = " points") -> str:
+    """'+3.1 points (95% interval +1.2 to +5.0, 5 seeds)', or 'not settled' in its place when
+    the interval contains 0. `values` are per-seed effects; `scale` turns fractions into %."""
+    interval = t_interval(values)
+    text = (f"{scale * interval.effect:+.1f}{unit} (95% t interval {scale * interval.low:+.1f} "
+            f"to {scale * interval.high:+.1f}, {interval.n} seeds)")
+    return text if interval.low > 0 or interval.high < 0 else text + ", not settled"
+
+
+def settled_sign(values: Sequence[float]) -> int:
+    """+1 or -1 when the 95% t interval of the per-seed values excludes 0, else 0."""
+    interval = t_interval(values)
+    return 1 if interval.low > 0 else -1 if interval.high < 0 else 0
+
+
 def first_step(metrics: pd.DataFrame, target: float) -> str:
     """'step 150', the first evaluation at or above `target` validation accuracy, or 'never'."""
     reached = metrics.loc[metrics["val_accuracy"] >= target, "step"]
     return f"step {int(reached.min())}" if len(reached) else "never"
 
 
+def _per_seed(rows: pd.DataFrame, value: str, key: str = "seed") -> dict[int, float]:
+    return {int(k): float(v) for k, v in zip(rows[key], rows[value]) if math.isfinite(v)}
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> list[float]:
+    return [a[s] - b[s] for s in sorted(set(a) & set(b))]
+
+
+def ioffe_final_accuracy(metrics: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """{norm: {seed: validation accuracy at the last evaluation}} for finished runs."""
+    final = metrics[metrics["status"] == "finished"].groupby(["norm", "seed"]).tail(1)
+    return {norm: _per_seed(rows, "val_accuracy") for norm, rows in final.groupby("norm")}
+
+
+def ioffe_drift(percentiles: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """{norm: {seed: how far the watched unit's median input moved}}: the largest distance of
+    the median from where it stood at the first evaluation after step 0, over the rest of
+    training (step 0 is the untrained network, before any norm statistics were gathered)."""
+    medians = percentiles[percentiles["quantile"] == 0.5].sort_values("step")
+    medians = medians[medians["step"] > 0]
+    drift: dict[str, dict[int, float]] = {}
+    for (norm, seed), rows in medians.groupby(["norm", "seed"]):
+        values = rows["value"].to_numpy()
+        if len(values) > 1:
+            drift.setdefault(norm, {})[int(seed)] = float(abs(values - values[0]).max())
+    return drift
+
+
+def mean_curve_reaches(metrics: pd.DataFrame, norm: str, target: float) -> str:
+    """first_step of the seed-mean validation accuracy curve of `norm`."""
+    rows = metrics[metrics["norm"] == norm]
+    mean = rows.groupby("step", as_index=False)["val_accuracy"].mean()
+    return first_step(mean, target)
+
+
+def steps_to_target(metrics: pd.DataFrame, target: float = 0.9) -> dict[str, dict[int, float]]:
+    """{norm: {seed: first evaluated step at or above `target` validation accuracy}}; a seed
+    that never got there is left out."""
+    reached = metrics[metrics["val_accuracy"] >= target]
+    first = reached.groupby(["norm", "seed"])["step"].min()
+    steps: dict[str, dict[int, float]] = {}
+    for (norm, seed), step in first.items():
+        steps.setdefault(norm, {})[int(seed)] = float(step)
+    return steps
+
+
 def ioffe_says(frames: dict) -> str:
-    """What our Ioffe & Szegedy run shows: accuracy, speed, and the drift of the percentiles."""
+    """Final accuracy with and without BN, its difference over seeds, and the unit's drift."""
     metrics, percentiles = frames["metrics"], frames["percentiles"]
+    final = ioffe_final_accuracy(metrics)
     parts = []
     for norm, name in (("none", "Without batch norm"), ("batch", "with batch norm")):
-        rows = metrics[metrics["norm"] == norm]
-        if len(rows):
-            parts.append(f"{name} the validation accuracy ended at "
-                         f"{rows['val_accuracy'].iloc[-1]:.1%} and reached 80% at "
-                         f"{first_step(rows, 0.8)}")
-    drift = []
-    for norm, name in (("none", "without"), ("batch", "with")):
-        median = percentiles[(percentiles["norm"] == norm) & (percentiles["quantile"] == 0.5)]
-        if len(median):
-            drift.append(f"{median['value'].max() - median['value'].min():.2f} {name} it")
-    text = "; ".join(parts) + "."
-    if drift:
-        text += (" Over training, the median sigmoid input of the last hidden layer moved by "
-                 + " and ".join(drift) + ".")
-    return text
+        if final.get(norm):
+            values = list(final[norm].values())
+            reached = mean_curve_reaches(metrics, norm, 0.9)
+            parts.append(f"{name} the validation accuracy ended at {sum(values) / len(values):.1%}"
+                         f" (mean of {len(values)} seeds), and the mean curve "
+                         + ("never reached 90%" if reached == "never" else f"reached 90% at "
+                                                                          f"{reached}"))
+    text = "; ".join(parts) + "." if parts else ""
+    difference = _paired(final.get("batch", {}), final.get("none", {}))
+    if len(difference) > 1:
+        text += f" Batch norm minus none, seed by seed: {effect(difference)}."
+    steps = steps_to_target(metrics)
+    sooner = _paired(steps.get("none", {}), steps.get("batch", {}))
+    if len(sooner) > 1:
+        text += (f" Steps to 90% without minus with batch norm, over the {len(sooner)} seeds "
+                 f"where both got there: {effect(sooner, scale=1.0, unit=' steps')}.")
+    drift = ioffe_drift(percentiles)
+    moved = [f"{sum(d.values()) / len(d):.2f} {name} it" for norm, name in
+             (("none", "without"), ("batch", "with")) if (d := drift.get(norm))]
+    if moved:
+        first = int(percentiles.loc[percentiles["step"] > 0, "step"].min())
+        text += (" The watched unit's median sigmoid input moved at most " + " and ".join(moved)
+                 + f" (mean over seeds) from where it stood at step {first}")
+        paired = _paired(drift.get("none", {}), drift.get("batch", {}))
+        text += (f"; without minus with: {effect(paired, scale=1.0, unit='')}." if len(paired) > 1
+                 else ".")
+    return text.strip()
+
+
+def ba_final_accuracy(metrics: pd.DataFrame) -> dict[tuple[str, int], dict[int, float]]:
+    """{(norm, batch_size): {seed: validation accuracy at the end}} for finished seeds."""
+    final = metrics[metrics["status"] == "finished"].groupby(
+        ["norm", "batch_size", "seed"]).tail(1)
+    return {(norm, int(size)): _per_seed(rows, "val_accuracy")
+            for (norm, size), rows in final.groupby(["norm", "batch_size"])}
 
 
 def ba_says(frames: dict) -> str:
-    """Final accuracy of batch and layer norm at each batch size, and what each lost."""
-    final = frames["metrics"].groupby(["norm", "batch_size"])["val_accuracy"].last()
-    parts = [f"batch {size}: " + ", ".join(f"{norm_label(n)} {final[(n, size)]:.1%}"
-                                           for n in ("batch", "layer") if (n, size) in final)
-             for size in sorted({s for _, s in final.index}, reverse=True)]
-    text = "Final validation accuracy at " + "; at ".join(parts) + "."
-    sizes = sorted({s for _, s in final.index})
-    lost = [f"{norm_label(n)} {100 * (final[(n, sizes[-1])] - final[(n, sizes[0])]):.1f}"
-            for n in ("batch", "layer") if (n, sizes[0]) in final and (n, sizes[-1]) in final]
-    if len(sizes) > 1 and lost:
-        text += (f" Going from batch {sizes[-1]} to batch {sizes[0]} cost "
-                 + " and ".join(lost) + " points (negative: a gain).")
+    """Each norm's final accuracy at each batch size, and what the small batch cost it."""
+    metrics = frames["metrics"]
+    final = ba_final_accuracy(metrics)
+    sizes = sorted({size for _, size in final}, reverse=True)
+    norms = [n for n in ("batch", "layer") if any((n, s) in final for s in sizes)]
+    mean = {key: sum(v.values()) / len(v) for key, v in final.items() if v}
+    parts = [f"batch {size}: " + ", ".join(f"{norm_label(n)} {mean[(n, size)]:.1%}"
+                                           for n in norms if (n, size) in mean)
+             for size in sizes]
+    epochs = float(metrics["epoch"].max()) if len(metrics) else 0.0
+    steps = metrics.groupby("batch_size")["step"].max()
+    updates = (f"; batch {sizes[-1]} took {steps[sizes[-1]] / steps[sizes[0]]:.0f}× as many "
+               "steps" if len(sizes) > 1 and steps[sizes[0]] > 0 else "")
+    text = (f"After {epochs:.1f} epochs at every batch size (the same examples seen{updates}), "
+            "the mean validation accuracy at " + "; at ".join(parts) + ".")
+    if len(sizes) > 1:
+        big, small = sizes[0], sizes[-1]
+        costs = [f"{norm_label(n)} {effect(_paired(final[(n, big)], final[(n, small)]))}"
+                 for n in norms if (n, big) in final and (n, small) in final
+                 and len(_paired(final[(n, big)], final[(n, small)])) > 1]
+        if costs:
+            text += (f" Accuracy lost at batch {small} against batch {big}, seed by seed "
+                     "(negative: a gain): " + "; ".join(costs) + ".")
     return text
 
 
+def wu_he_mean_error(errors: pd.DataFrame) -> dict[tuple[str, int], float]:
+    """{(norm, batch_size): mean validation error over the finished seeds}."""
+    finished = errors[errors["status"] == "finished"]
+    return {(norm, int(size)): float(rows["val_error"].mean())
+            for (norm, size), rows in finished.groupby(["norm", "batch_size"])}
+
+
 def wu_he_says(frames: dict) -> str:
-    """Each norm's error at the largest and the smallest batch size."""
-    errors = frames["errors"].dropna(subset=["val_error"])
-    parts = []
-    for norm in dict.fromkeys(errors["norm"]):
-        rows = errors[errors["norm"] == norm].sort_values("batch_size")
-        if len(rows) > 1:
-            parts.append(f"{norm_label(norm)} {rows['val_error'].iloc[-1]:.1%} at batch "
-                         f"{rows['batch_size'].iloc[-1]} → {rows['val_error'].iloc[0]:.1%} at "
-                         f"batch {rows['batch_size'].iloc[0]}")
-    return "Validation error: " + "; ".join(parts) + "."
+    """Each norm's mean error at the largest and the smallest batch size, the rise with its
+    interval over seeds, and group minus batch norm at the smallest batch."""
+    errors = frames["errors"]
+    finished = errors[errors["status"] == "finished"].dropna(subset=["val_error"])
+    mean = wu_he_mean_error(finished)
+    parts, rises = [], []
+    for norm in dict.fromkeys(finished["norm"]):
+        rows = finished[finished["norm"] == norm]
+        sizes = sorted(set(rows["batch_size"]))
+        if len(sizes) < 2:
+            continue
+        small, big = sizes[0], sizes[-1]
+        parts.append(f"{norm_label(norm)} {mean[(norm, big)]:.1%} at batch {big} → "
+                     f"{mean[(norm, small)]:.1%} at batch {small}")
+        by_size = {s: _per_seed(rows[rows["batch_size"] == s], "val_error") for s in (small, big)}
+        rise = _paired(by_size[small], by_size[big])
+        if len(rise) > 1:
+            rises.append(f"{norm_label(norm)} {effect(rise)}")
+    if not parts:
+        return "Too few runs finished to compare batch sizes."
+    text = "Mean validation error: " + "; ".join(parts) + "."
+    if rises:
+        text += (" The rise from the largest to the smallest batch, seed by seed (negative: "
+                 "the error fell): "
+                 + "; ".join(rises) + ".")
+    smallest = int(finished["batch_size"].min())
+    at_small = {n: _per_seed(finished[(finished["norm"] == n)
+                                      & (finished["batch_size"] == smallest)], "val_error")
+                for n in ("batch", "group")}
+    gap = _paired(at_small["group"], at_small["batch"])
+    if len(gap) > 1:
+        text += f" At batch {smallest}, group norm minus batch norm: {effect(gap)}."
+    return text
+
+
+def mean_over_seeds(metrics: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The seed-mean of every numeric metric per (*by, step): one curve per group to draw."""
+    columns = [c for c in METRIC_COLUMNS if c != "step"] + (
+        ["epoch"] if "epoch" in metrics else [])
+    return metrics.groupby([*by, "step"], as_index=False)[columns].mean()
+
+
+def first_seed(percentiles: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the first seed: one unit of one network, as Ioffe & Szegedy draw it."""
+    return percentiles[percentiles["seed"] == percentiles["seed"].min()]
 
 
 RUN_SHOWS = {"ioffe_szegedy_fig1": ioffe_says, "ba_fig6": ba_says, "wu_he_fig1": wu_he_says}
@@ -220,3 +504,4 @@ RUN_SHOWS = {"ioffe_szegedy_fig1": ioffe_says, "ba_fig6": ba_says, "wu_he_fig1":
 def what_the_run_shows(name: str, frames: dict[str, pd.DataFrame]) -> str:
     """The sentence for preset `name`'s frames (from run_preset), computed from the numbers."""
     return RUN_SHOWS[name](frames)
+

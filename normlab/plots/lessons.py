@@ -426,8 +426,10 @@ def percentile_bands_by_norm(percentiles: pd.DataFrame) -> go.Figure:
     return style.figure(traces, layout)
 
 
-def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") -> go.Figure:
-    """Validation accuracy (%) or loss against step: colour = norm, dash = batch size."""
+def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy",
+                         x: str = "step") -> go.Figure:
+    """Validation accuracy (%) or loss against `x` (step, or examples seen, which puts batch
+    sizes on one footing): colour = norm, dash = batch size."""
     sizes = sorted(metrics["batch_size"].unique(), reverse=True)
     dashes = ["solid", "dot", "dash", "dashdot"]
     traces = []
@@ -435,14 +437,14 @@ def curves_by_batch_size(metrics: pd.DataFrame, metric: str = "val_accuracy") ->
         for size, dash in zip(sizes, dashes * len(sizes)):
             rows = metrics[(metrics["norm"] == norm) & (metrics["batch_size"] == size)]
             scale = 100 if metric == "val_accuracy" else 1
-            traces.append({"type": "scatter", "x": rows["step"].to_numpy(),
+            traces.append({"type": "scatter", "x": rows[x].to_numpy(),
                            "y": scale * rows[metric].to_numpy(), "mode": "lines",
                            "name": f"{norm_label(norm)}, batch {size}", "legendgroup": norm,
                            "line": {"color": norm_color(norm), "width": 2.5, "dash": dash}})
     title = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}[metric]
     return style.figure(traces, style.layout(
-        f"{title} by step, per batch size", AXIS_TITLES["step"],
-        AXIS_TITLES[metric], **WIDE))
+        f"{title} by {'step' if x == 'step' else 'examples seen'}, per batch size",
+        AXIS_TITLES[x], AXIS_TITLES[metric], **WIDE))
 
 
 # --- concepts ------------------------------------------------------------------------------
