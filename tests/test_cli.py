@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from normlab import TrainConfig
-from normlab.cli import ProgressBar, build_parser, choices_for, main
+from normlab.cli import ProgressBar, build_parser, main
+from normlab.cli_options import choices_for
 from normlab.engine import METRIC_COLUMNS
 from normlab.lessons import LESSON_KEYS
 from normlab.recorder import GRAD_COLUMNS, HIST_COLUMNS, STAT_COLUMNS
