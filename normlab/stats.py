@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _scipy_stats  # scikit-learn's own dependency: always installed
+from scipy import stats as _scipy_stats  # the t quantile
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
