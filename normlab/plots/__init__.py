@@ -11,6 +11,7 @@ from normlab.plots.runs import (
     gradient_by_depth,
     gradient_heatmap,
     histogram_overlay,
+    layer_spread_heatmap,
     loss_curves,
     percentile_bands,
     pick_layers,
@@ -29,5 +30,5 @@ from normlab.plots.style import (
 
 __all__ = ["AXIS_TITLES", "BLUE_WHITE_RED", "NORM_COLORS", "POINT_LABELS", "PRE_NORM_COLOR",
            "accuracy_curves", "gradient_by_depth", "gradient_heatmap", "histogram_overlay",
-           "loss_curves", "norm_color", "norm_label", "percentile_bands", "pick_layers",
-           "ridgeline", "statistics_sharing", "update_ratio_heatmap"]
+           "layer_spread_heatmap", "loss_curves", "norm_color", "norm_label", "percentile_bands",
+           "pick_layers", "ridgeline", "statistics_sharing", "update_ratio_heatmap"]
