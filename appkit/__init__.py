@@ -5,8 +5,9 @@ names re-exported here; each lives in one module of this package:
     url      query parameters <-> TrainConfig, with a note per clamped value (pure)
     limits   the cost estimate, the per-run budget and the server's caps (pure)
     sidebar  page_setup, widget state across pages, the shared sidebar, go_to
-    runs     the in-memory run store over the disk run cache, the training gate, get_or_train,
+    runs     the in-memory run store over the disk run cache, the scheduler, get_or_train,
              train_live, last_run, cached_run
+    scheduler the server's workers: every run trains in turns, off the script threads
     sweeps   the lessons' experiments, cached for every session, with progress and Stop
     show     chart, downloads, outcome boxes, describe_change, tagged
 
@@ -29,14 +30,13 @@ from appkit.pages import HOME, PAGES, SECTIONS, Page, find_page, page_for_lesson
 from appkit.runs import (
     LIVE_RUN_KEY,
     RunStore,
-    TrainingGate,
     active_trainings,
     cached_run,
     get_or_train,
     last_run,
     run_store,
+    scheduler,
     train_live,
-    training_gate,
     warm_up,
 )
 from appkit.show import chart, describe_change, downloads, show_outcome, tagged
@@ -60,11 +60,11 @@ __all__ = [
     "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
     "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
     "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
-    "TrainingGate", "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
+    "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
     "config_from_query", "config_to_query", "current_config", "default",
     "describe_change", "downloads", "estimated_seconds", "experiment",
     "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",
     "page_for_lesson", "page_title", "page_setup", "run_store", "set_config", "show_outcome",
-    "show_url_notes", "sidebar", "sweep", "tagged", "train_live", "training_gate",
+    "show_url_notes", "sidebar", "sweep", "tagged", "train_live", "scheduler",
     "warm_up", "with_cadence", "within_budget",
 ]

@@ -1,6 +1,6 @@
-"""Runs for the pages: the server's in-memory run store over the disk run cache, the training
-gate that queues sessions for a slot, and the calls pages make (get_or_train, train_live,
-last_run, cached_run).
+"""Runs for the pages: the server's in-memory run store over the disk run cache, the scheduler
+that trains every session's runs in turns (appkit.scheduler), and the calls pages make
+(get_or_train, train_live, last_run, cached_run).
 
 Two layers keep finished runs, and their names say which: `RunStore` lives in memory, is shared
 by every session and forgets the least recently used; `normlab.runcache.RunCache` lives on disk,
@@ -10,7 +10,6 @@ RunStore of this server, with the RunCache of `cache_dir()` under it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -20,9 +19,10 @@ from collections.abc import Callable
 import streamlit as st
 
 from appkit import limits
+from appkit.scheduler import Scheduler
 from normlab.config import ConfigError, TrainConfig
 from normlab.defaults import DEFAULT_CONFIG
-from normlab.engine import Run, stream
+from normlab.engine import Run
 from normlab.plots import norm_label
 from normlab.runcache import RunCache, default_cache
 
@@ -33,8 +33,9 @@ LIVE_RUN_KEY = "live_run"
 class RunStore:
     """Finished (or diverged) runs by config, shared by every session; least recently used go.
 
-    A run trained while its charts were drawn live has wall times that include the drawing,
-    so it is kept as not `clean`; `get(cfg, clean=True)` skips it (the Compare page's timings).
+    A run put as not `clean` (its wall times were inflated, e.g. by drawing on the training
+    thread) is skipped by `get(cfg, clean=True)` (the Compare page's timings). The scheduler
+    trains off the pages' threads, so its runs are clean.
     With a `disk` cache (see normlab.runcache and `normlab precompute`), a miss in memory is
     looked up there, and every run put here is saved there too.
     """
@@ -74,43 +75,6 @@ class RunStore:
         return len(self._in_memory)
 
 
-class TrainingGate:
-    """At most `limit` trainings at once on the server; the rest wait in line, first come first."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.slots = threading.BoundedSemaphore(limit)
-        self.running = 0
-        self._line: list[object] = []
-        self._lock = threading.Lock()
-
-    def join(self) -> object:
-        ticket = object()
-        with self._lock:
-            self._line.append(ticket)
-        return ticket
-
-    def try_enter(self, ticket: object) -> int:
-        """0 if `ticket` now holds a slot, else how many runs are ahead of it."""
-        with self._lock:
-            place = self._line.index(ticket)
-            if place == 0 and self.slots.acquire(blocking=False):
-                self._line.pop(0)
-                self.running += 1
-                return 0
-            return self.running + place
-
-    def leave(self, ticket: object) -> None:
-        with self._lock:
-            if ticket in self._line:
-                self._line.remove(ticket)
-
-    def release(self) -> None:
-        with self._lock:
-            self.running -= 1
-            self.slots.release()
-
-
 @st.cache_resource
 def run_store() -> RunStore:
     """The server's in-memory run store, over the disk run cache in cache_dir()."""
@@ -118,14 +82,17 @@ def run_store() -> RunStore:
 
 
 @st.cache_resource
-def training_gate() -> TrainingGate:
-    """The server's one gate: every session's trainings and uncached sweeps pass through it."""
-    return TrainingGate(limits.MAX_CONCURRENT_TRAININGS)
+def scheduler() -> Scheduler:
+    """The server's one scheduler: every session's runs train on its workers, in turns, and the
+    finished ones go into the run store (and the disk cache under it)."""
+    return Scheduler(workers=limits.MAX_CONCURRENT_TRAININGS, max_jobs=limits.MAX_RUNS_HELD,
+                     max_bytes=limits.MAX_HELD_BYTES, hard_limit=limits.HARD_LIMIT_SECONDS,
+                     on_finish=lambda run: run_store().put(run))  # the store of now
 
 
 def active_trainings() -> int:
     """How many runs are training on this server now, all sessions together."""
-    return training_gate().running
+    return scheduler().training
 
 
 @st.cache_resource
@@ -138,51 +105,48 @@ def warm_up() -> bool:
 
 
 def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = None,
-                 notice=None, clean: bool = False, drawn: bool = False) -> tuple[Run, bool]:
-    """The run for `cfg`: replayed from the shared store, else trained once a slot is free.
+                 notice=None, clean: bool = False) -> tuple[Run, bool]:
+    """The run for `cfg`: replayed from the shared store, else trained by the server's
+    scheduler, in turns with every other session's runs (see appkit.scheduler).
 
-    Returns (run, replayed). While queued, `notice` (an st.empty) says how many runs are ahead;
-    a rerun stops the wait or the training at the next Streamlit call. clean=True replays only
-    runs whose wall times were not inflated by live drawing; drawn=True says `on_snapshot`
-    draws charts (slow), so this run's wall times are not fit to compare. Raises ConfigError.
+    Returns (run, replayed). on_snapshot(run) gets each new snapshot (a copy, safe to draw).
+    While the run waits for its first turn, `notice` (an st.empty) says how many runs are
+    ahead. A rerun, a Stop or a closed tab ends the wait at the next Streamlit call (one comes
+    at least every quarter second) and the run within one layer's time. clean=True replays only
+    runs trained with this scheduler's clean wall times. Raises ConfigError (also when the
+    server holds as many runs as it may: scheduler.Full).
     """
     store = run_store()
     if (run := store.get(cfg, clean=clean)) is not None:
         return run, True
     notice = notice if notice is not None else st.empty()
-    gate, entered = training_gate(), False
-    ticket = gate.join()
+    server = scheduler()
+    job = server.submit(cfg)
+    shown, said, last_call = None, None, 0.0
     try:
-        while (ahead := gate.try_enter(ticket)) > 0:
-            if (run := store.get(cfg, clean=clean)) is not None:  # trained elsewhere meanwhile
-                return run, True
-            notice.info(f"Queued: {ahead} run{'s' if ahead > 1 else ''} ahead of yours "
-                        f"(at most {gate.limit} train at once on this server).",
-                        icon=":material/hourglass_top:")
-            time.sleep(0.25)
-        entered = True
-        notice.empty()
-        if (run := store.get(cfg, clean=clean)) is not None:
-            return run, True
-        with contextlib.closing(stream(cfg)) as runs:  # closing marks an abandoned run "stopped"
-            for run in runs:
+        while True:
+            if (run := server.look(job)) is not None and run is not shown:
+                shown = run
                 if on_snapshot is not None:
                     on_snapshot(run)
-                if run.status == "running" and run.wall_time > limits.HARD_LIMIT_SECONDS:
-                    break
-        if run.status == "stopped":  # by the time limit: a user's Stop never gets here
-            run.message = (f"Stopped after {run.step} steps: this server stops every run after "
-                           f"{limits.HARD_LIMIT_SECONDS:.0f} s of training, so one run cannot hold "
-                           "the CPU that the whole class shares. Try fewer steps, layers or "
-                           "units.")
-            return run, False  # how far it got depends on the machine: not worth replaying
-        store.put(run, clean=not drawn)
-        return run, False
+            if job.done:
+                break
+            ahead = server.ahead(job) if shown is None else 0
+            text = (f"Queued: {ahead} run{'s' if ahead > 1 else ''} ahead of yours (at most "
+                    f"{server.workers} train at once on this server, in turns)." if ahead else None)
+            if text != said or time.monotonic() - last_call > 0.25:  # how a Stop reaches here
+                if text:
+                    notice.info(text, icon=":material/hourglass_top:")
+                else:
+                    notice.empty()
+                said, last_call = text, time.monotonic()
+            time.sleep(0.02)
     finally:  # no Streamlit calls here: after a stop they would raise again
-        if entered:
-            gate.release()
-        else:
-            gate.leave(ticket)
+        if not job.done:
+            server.cancel(job, wait=2.0)  # within a layer's time: it frees its core at once
+    if job.error is not None:
+        raise ConfigError(job.error)
+    return job.run, False
 
 
 def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
@@ -210,7 +174,7 @@ def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
             st.session_state["live_draws"] = draws
 
     try:
-        run, replayed = get_or_train(cfg, on_snapshot, notice, drawn=True)
+        run, replayed = get_or_train(cfg, on_snapshot, notice)
     except ConfigError as error:
         notice.error(f"This configuration cannot train: {error}", icon=":material/block:")
         return None

@@ -1,6 +1,6 @@
 """The lessons' experiments for every session at once: each computed once per arguments (and
 cached for the whole server), a long one behind a progress bar and a Stop button that keeps what
-finished. A sweep not yet cached takes one of the training gate's slots (appkit.runs).
+finished. A sweep not yet cached borrows one of the scheduler's cores (appkit.scheduler).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import streamlit as st
 
-from appkit.runs import training_gate
+from appkit.runs import scheduler
 from normlab import experiments
 
 
@@ -76,7 +76,7 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
     lock = st.session_state.setdefault("_training_lock", threading.Lock())
     while not lock.acquire(timeout=0.05):  # the previous run stops at its next progress report
         notice.info("Stopping the previous run…", icon=":material/hourglass_top:")
-    gate, ticket, entered = training_gate(), None, False
+    server, ticket, entered = scheduler(), None, False
     try:
         if st.session_state.get(f"_stopped_{key}") == signature:
             saved_signature, partial = partials.get(key, (None, None))
@@ -88,10 +88,10 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
                           icon=":material/replay:")
             return partial if saved_signature == signature else None
         if signature not in _finished_sweeps():
-            ticket = gate.join()
-            while (ahead := gate.try_enter(ticket)) > 0:
+            ticket = server.line_up()
+            while (ahead := server.try_borrow(ticket)) > 0:
                 notice.info(f"Queued: {ahead} run{'s' if ahead > 1 else ''} ahead of yours "
-                            f"(at most {gate.limit} train at once on this server).",
+                            f"(at most {server.workers} train at once on this server).",
                             icon=":material/hourglass_top:")
                 time.sleep(0.25)
             entered = True
@@ -122,8 +122,6 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
         notice.empty()
         return result
     finally:  # no Streamlit calls here: after a stop they would raise again
-        if entered:
-            gate.release()
-        elif ticket is not None:
-            gate.leave(ticket)
+        if ticket is not None:
+            server.give_back(ticket, borrowed=entered)
         lock.release()

@@ -11,6 +11,7 @@ from run_helpers import finished_run
 from streamlit.testing.v1 import AppTest
 
 import appkit
+from appkit.scheduler import Scheduler
 from normlab.config import LIMITS, TrainConfig
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -118,15 +119,15 @@ def test_runs_drawn_live_are_not_replayed_where_timing_matters():
     assert store.get(cfg, clean=True).metrics["val_loss"].iloc[-1] == 0.5
 
 
-def test_the_gate_lets_in_at_most_its_limit_first_come_first():
-    gate = appkit.TrainingGate(limit=1)
-    first, second, third = gate.join(), gate.join(), gate.join()
-    assert gate.try_enter(second) == 1  # first is ahead of it
-    assert gate.try_enter(first) == 0
-    assert gate.try_enter(second) == 1
-    gate.release()
-    assert gate.try_enter(third) == 1  # second is still ahead of it
-    assert gate.try_enter(second) == 0
+def test_sweeps_borrow_the_schedulers_cores_first_come_first():
+    server = Scheduler(workers=1)
+    first, second, third = server.line_up(), server.line_up(), server.line_up()
+    assert server.try_borrow(second) == 1  # first is ahead of it
+    assert server.try_borrow(first) == 0
+    assert server.try_borrow(second) == 1
+    server.give_back(first, borrowed=True)
+    assert server.try_borrow(third) == 1  # second is still ahead of it
+    assert server.try_borrow(second) == 0
 
 
 # --- every page -----------------------------------------------------------------------------

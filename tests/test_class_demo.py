@@ -213,18 +213,19 @@ class Notice:
 
 
 @contextlib.contextmanager
-def all_slots_taken(gate: appkit.TrainingGate):
-    tickets = [gate.join() for _ in range(gate.limit)]
-    assert all(gate.try_enter(ticket) == 0 for ticket in tickets)
+def all_slots_taken(server):
+    """Every core of the scheduler lent out, as lesson sweeps borrow them."""
+    tickets = [server.line_up() for _ in range(server.workers)]
+    assert all(server.try_borrow(ticket) == 0 for ticket in tickets)
     try:
         yield
     finally:
-        for _ in tickets:
-            gate.release()
+        for ticket in tickets:
+            server.give_back(ticket, borrowed=True)
 
 
 def test_beyond_the_servers_limit_a_run_waits_and_says_it_is_queued():
-    gate, notice, result = appkit.training_gate(), Notice(), []
+    gate, notice, result = appkit.scheduler(), Notice(), []
     cfg = dataclasses.replace(TINY, seed=42)
     waiter = threading.Thread(
         target=lambda: result.append(appkit.get_or_train(cfg, notice=notice)))
@@ -233,11 +234,11 @@ def test_beyond_the_servers_limit_a_run_waits_and_says_it_is_queued():
         deadline = time.monotonic() + 10
         while not notice.messages and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert appkit.active_trainings() == gate.limit and not result
+        assert appkit.active_trainings() == gate.workers and not result
     waiter.join(60)
-    ahead = f"{gate.limit} run{'s' if gate.limit > 1 else ''}"  # the ones training
+    ahead = f"{gate.workers} run{'s' if gate.workers > 1 else ''}"  # the ones training
     assert notice.messages[0].startswith(f"Queued: {ahead} ahead of yours")
-    assert f"at most {gate.limit} train at once" in notice.messages[0]
+    assert f"at most {gate.workers} train at once" in notice.messages[0]
     (run, replayed), = result
     assert run.status == "finished" and not replayed
     assert appkit.active_trainings() == 0
@@ -427,6 +428,7 @@ def test_a_stop_mid_training_releases_the_slot_and_keeps_nothing():
     """What a Stop, a rerun or a closed tab does to a live run: Streamlit raises StopException
     (or RerunException) at the next Streamlit call, here the snapshot callback."""
     cfg, snapshots = dataclasses.replace(TINY, steps=300, seed=43), []
+    appkit.scheduler()  # its worker threads live as long as the server
     threads_before = threading.active_count()
 
     def on_snapshot(run):
@@ -436,14 +438,14 @@ def test_a_stop_mid_training_releases_the_slot_and_keeps_nothing():
 
     with pytest.raises(StopException):
         appkit.get_or_train(cfg, on_snapshot=on_snapshot, notice=Notice())
-    assert appkit.active_trainings() == 0
-    assert snapshots[-1].status == "stopped" and snapshots[-1].step < cfg.steps
+    assert appkit.active_trainings() == 0 and appkit.scheduler().held == 0
+    assert snapshots[-1].step < cfg.steps
     assert appkit.run_store().get(cfg) is None  # a stopped run is no answer for its config
     assert threading.active_count() == threads_before
 
 
 def test_a_stop_while_queued_gives_up_the_place_in_line():
-    gate = appkit.training_gate()
+    gate = appkit.scheduler()
     cfg = dataclasses.replace(TINY, seed=44)
 
     class StoppingNotice(Notice):
@@ -453,9 +455,10 @@ def test_a_stop_while_queued_gives_up_the_place_in_line():
     with all_slots_taken(gate), pytest.raises(StopException):
         appkit.get_or_train(cfg, notice=StoppingNotice())
     assert appkit.active_trainings() == 0
-    ticket = gate.join()
-    assert gate.try_enter(ticket) == 0  # nobody left in line ahead
-    gate.release()
+    assert gate.held == 0  # the stopped run left the line and let go of its model
+    ticket = gate.line_up()
+    assert gate.try_borrow(ticket) == 0  # nobody left in line ahead
+    gate.give_back(ticket, borrowed=True)
 
 
 def test_a_run_that_outlasts_the_hard_time_limit_is_stopped_and_told_why(monkeypatch):
@@ -463,7 +466,7 @@ def test_a_run_that_outlasts_the_hard_time_limit_is_stopped_and_told_why(monkeyp
         def info(self, *args, **kwargs): ...
         def empty(self): ...
 
-    monkeypatch.setattr(appkit.limits, "HARD_LIMIT_SECONDS", 0.0)
+    monkeypatch.setattr(appkit.scheduler(), "hard_limit", 0.0)
     cfg = dataclasses.replace(appkit.DEFAULT_CONFIG, steps=200, seed=4242)
     run, replayed = appkit.get_or_train(cfg, notice=Quiet())
     assert not replayed and run.status == "stopped" and run.step < cfg.steps
