@@ -14,7 +14,7 @@ import streamlit as st
 from appkit.runs import LIVE_RUN_KEY, run_store
 from appkit.scheduler import Full
 from appkit.url import URL_FIELDS
-from normlab.config import TrainConfig
+from normlab.config import ConfigError, TrainConfig
 from normlab.engine import Run
 from normlab.plots import norm_label
 
@@ -22,6 +22,7 @@ JOB_KEY = "live_job"
 PREVIOUS_KEY = "live_previous"  # the run shown before the current one started
 PINNED_KEY = "live_pinned"  # a run the student pinned: drawn until unpinned
 NOTICE_KEY = "live_notice"  # why a Train did not start (the server is full)
+ERROR_KEY = "live_error"  # why these settings cannot train (a ConfigError's message)
 ACTIVE = ("waiting", "training")
 EMPTY_METRICS = pd.DataFrame(columns=["step", "train_loss", "val_loss", "val_accuracy"])
 
@@ -36,6 +37,13 @@ def job():
     return st.session_state.get(JOB_KEY)
 
 
+def error() -> str | None:
+    """Why the last Train could not start or train (a ConfigError's message), or None."""
+    current = job()
+    return current.error if current is not None and current.error else \
+        st.session_state.get(ERROR_KEY)
+
+
 def state() -> str:
     """"idle" (no job), or the job's state: waiting, training, paused, done."""
     current = job()
@@ -46,9 +54,12 @@ def look() -> Run | None:
     """The run to draw: the job's latest snapshot (also the scheduler's heartbeat), or the
     session's last run when no job is running."""
     current = job()
-    if current is not None and (run := _scheduler().look(current)) is not None:
+    if current is None:
+        return st.session_state.get(LIVE_RUN_KEY)
+    run = _scheduler().look(current)  # None: reset, or queued, before its first snapshot
+    if run is not None:
         st.session_state[LIVE_RUN_KEY] = run
-    return st.session_state.get(LIVE_RUN_KEY)
+    return run
 
 
 def start(cfg: TrainConfig, snapshots: int | None = None) -> None:
@@ -61,6 +72,7 @@ def start(cfg: TrainConfig, snapshots: int | None = None) -> None:
     if shown is not None and len(shown.metrics) > 1:
         st.session_state[PREVIOUS_KEY] = shown
     st.session_state.pop(NOTICE_KEY, None)
+    st.session_state.pop(ERROR_KEY, None)
     st.session_state["live_replayed"] = False
     if snapshots is None and (run := run_store().get(cfg)) is not None:
         st.session_state[JOB_KEY] = None
@@ -72,12 +84,15 @@ def start(cfg: TrainConfig, snapshots: int | None = None) -> None:
     except Full as full:
         st.session_state[JOB_KEY] = None
         st.session_state[NOTICE_KEY] = str(full)
+    except ConfigError as error:  # e.g. batch norm with batch size 1: refused in words
+        st.session_state[JOB_KEY] = None
+        st.session_state[ERROR_KEY] = str(error)
 
 
 def train(cfg: TrainConfig) -> None:
     """Train: resume a paused run of these settings, else start one."""
     current = job()
-    if current is not None and current.state == "paused" and current.cfg == cfg:
+    if current is not None and current.state == "paused" and current.config == cfg:
         _scheduler().play(current)
     else:
         start(cfg)
@@ -91,7 +106,7 @@ def pause() -> None:
 def step(cfg: TrainConfig) -> None:
     """One snapshot more of a paused run, or the first snapshot of a new one."""
     current = job()
-    if current is not None and current.state == "paused" and current.cfg == cfg:
+    if current is not None and current.state == "paused" and current.config == cfg:
         _scheduler().play(current, 1)
     else:
         start(cfg, snapshots=1)

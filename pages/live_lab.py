@@ -99,10 +99,10 @@ def live_view():
         "percentile band of four layers.") or "spread"
     if (notice := st.session_state.get(live.NOTICE_KEY)) is not None:
         status.warning(notice, icon=":material/hourglass_top:")
-    elif (current := live.job()) is not None and current.error:
-        status.error(f"This configuration cannot train: {current.error}", icon=":material/block:")
+    elif (error := live.error()) is not None:
+        status.error(f"This configuration cannot train: {error}", icon=":material/block:")
     elif now == "waiting":
-        ahead = appkit.scheduler().ahead(current)
+        ahead = appkit.scheduler().ahead(live.job())
         status.info(f"Queued: {ahead} run{'s' if ahead != 1 else ''} ahead of yours.",
                     icon=":material/hourglass_top:")
     elif run is None:
