@@ -13,6 +13,8 @@ st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-
 cfg = appkit.sidebar()
 if st.session_state.pop("autostart", False):  # "Start here" on Home
     live.start(cfg)
+if live.state() not in ("idle", "done") and live.job().config != cfg:
+    live.stop()  # the sidebar changed under a run: end it (the page says so), no runaway
 state = live.state()
 running = state in live.ACTIVE
 

@@ -186,16 +186,16 @@ def test_every_run_trains_on_one_torch_thread_whichever_thread_runs_it():
     assert seen == [1]
 
 
-def test_one_run_per_session_a_new_train_stops_the_one_before():
+def test_one_run_per_session_changed_settings_stop_it_and_train_starts_the_next():
     at = open_page("pages/live_lab.py", {"steps": "5000", "seed": "41"})
     at.button(key="train").click().run()
     first = at.session_state["live_job"]
-    at.sidebar.number_input(key="keep_cfg_seed").set_value(42).run()
-    settle(at.button(key="train").click().run())
-    deadline = time.monotonic() + 10
-    while first.state != "done" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    settle(at.sidebar.number_input(key="keep_cfg_seed").set_value(42).run())
     assert first.state == "done" and first.run.status == "stopped"
+    assert "sidebar has changed" in texts(at.info)
+    at.sidebar.number_input(key="keep_cfg_steps").set_value(20).run()
+    settle(at.button(key="train").click().run())
+    assert at.session_state["live_job"] is not first
     assert at.session_state[appkit.LIVE_RUN_KEY].config.seed == 42
 
 
