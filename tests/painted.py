@@ -45,7 +45,8 @@ def _ink(png: bytes, tol: int = 24) -> tuple[float, str]:
     ring = [px[x, 0] for x in range(sw)] + [px[x, sh - 1] for x in range(sw)] + \
            [px[0, y] for y in range(sh)] + [px[sw - 1, y] for y in range(sh)]
     bg = max(set(ring), key=ring.count)
-    data = small.getdata()
+    data = (small.get_flattened_data() if hasattr(small, "get_flattened_data")
+            else small.getdata())
     n = sum(1 for p in data
             if abs(p[0] - bg[0]) > tol or abs(p[1] - bg[1]) > tol or abs(p[2] - bg[2]) > tol)
     return n / float(sw * sh), hashlib.md5(small.tobytes()).hexdigest()

@@ -315,8 +315,24 @@ def test_inspector_steps_through_snapshots():
     assert at.select_slider(key="keep_inspect_step").value < last
     at.selectbox(key="keep_inspect_layer").select(0).run()
     assert "Layer 0 at step" in " ".join(figures(at))
-    at.button(key="inspect_play").click().run()
-    assert at.select_slider(key="keep_inspect_step").value == last
+    assert not at.exception
+
+
+def test_inspector_play_moves_the_slider_and_pause_holds_it():
+    at = open_page("pages/inspector.py", seed=5)
+    steps = [int(option) for option in at.select_slider(key="keep_inspect_step").options]
+    at.button(key="inspect_play").click().run()  # at the last step: Play starts over
+    first = at.select_slider(key="keep_inspect_step").value
+    assert first in (steps[0], steps[1])
+    at.run()  # one tick of the playing fragment (AppTest ticks on run())
+    second = at.select_slider(key="keep_inspect_step").value
+    assert steps.index(second) == steps.index(first) + 1
+    assert f"at step {second}" in " ".join(figures(at))  # the charts follow the slider
+    at.button(key="inspect_play").click().run()  # Pause
+    held = at.select_slider(key="keep_inspect_step").value
+    at.run()
+    assert at.select_slider(key="keep_inspect_step").value == held
+    assert at.button(key="inspect_play").label == "Play"
     assert not at.exception
 
 
