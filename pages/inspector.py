@@ -87,9 +87,9 @@ def tiles(step: int, layer: int) -> None:
         box.metric(name, "n/a" if math.isnan(value) else f"{value:.0%}", width="content",
                    help=helps[name])
     outside = max(out["out_of_range"], into["out_of_range"])
-    if outside > 0.01:  # the histogram's range was fixed at the layer's first snapshot
-        st.caption(f"{outside:.0%} of the values have drifted outside the range this layer's "
-                   "histogram was given at its first snapshot; they are counted in the edge bins.")
+    # always one line here, so that the charts below hold still while Play steps through
+    st.caption(f"{outside:.0%} of the values are outside the range this layer's histogram was "
+               "given at its first snapshot; they are counted in the edge bins.")
 
 
 @st.fragment(run_every=0.5 if playing else None)

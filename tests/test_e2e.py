@@ -313,6 +313,30 @@ def test_reset_step_and_train_in_the_browser(server, context):
     no_exception(page)
 
 
+def test_inspector_play_moves_the_slider_keeps_the_charts_painted_and_pauses(server, context):
+    from painted import start_dom_probe, stop_dom_probe
+
+    page = open_page(context, server.url + "/inspector?steps=300&seed=105")
+    frame = live_frame(page)
+    frame.locator("[data-chart='ridgeline'] .scatterlayer path.js-line").first.wait_for(
+        state="attached", timeout=60_000)
+    slider = page.locator("[data-testid='stMain'] [data-testid='stSliderThumbValue']").first
+    button(page, "inspect_play").click()
+    start_dom_probe(page, ".js-plotly-plot")
+    page.wait_for_timeout(4000)
+    probe = stop_dom_probe(page)
+    stamps = frame.locator("body").evaluate("() => window.__stamps")
+    assert len(set(stamps)) >= 4, stamps  # played through several snapshots
+    assert slider.inner_text() in stamps[-3:], (slider.inner_text(), stamps)  # it follows
+    assert probe["frames"] > 30 and probe["blank"] == 0, probe
+    button(page, "inspect_play").click()  # Pause
+    wait_idle(page, 30_000)
+    held = frame.locator("body").get_attribute("data-stamp")
+    page.wait_for_timeout(1500)
+    assert frame.locator("body").get_attribute("data-stamp") == held
+    no_exception(page)
+
+
 def test_a_diverging_run_names_the_step_without_a_traceback(server, context):
     page = open_page(context, server.url + "/live_lab?lr=50&init_gain=5&norm=none&steps=40")
     click_and_wait(page, "train", "Diverged at step")
