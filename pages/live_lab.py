@@ -50,8 +50,8 @@ def compact(fig, legend: dict | None = None):
     return fig
 
 
-HEATMAP_LEGEND = {"orientation": "h", "x": 1, "xanchor": "right", "y": -0.13, "yanchor": "top",
-                  "font": {"size": 10}}  # the exact-zero entry, right of the step axis title
+HEATMAP_LEGEND = {"x": 1.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom",
+                  "font": {"size": 10}}  # the exact-zero entry, under the shortened colour bar
 
 
 def charts(run, layers_view: str) -> dict[str, Slot]:
@@ -65,7 +65,8 @@ def charts(run, layers_view: str) -> dict[str, Slot]:
         "loss": Slot(compact(plots.loss_curves(metrics, earlier=earlier),
                              {**inside, "y": 0.98, "yanchor": "top"}), "50%", 180, 0.42),
         "accuracy": Slot(compact(plots.accuracy_curves(metrics, earlier=earlier),
-                                 {**inside, "y": 0.02, "yanchor": "bottom"}), "50%", 180, 0.42),
+                                 {**inside, "y": 0.02, "yanchor": "bottom"}).update_layout(
+                                     yaxis_title_text="accuracy (%)"), "50%", 180, 0.42),
     }
     if run is None or run.layer_stats.empty:
         return slots
@@ -82,6 +83,8 @@ def charts(run, layers_view: str) -> dict[str, Slot]:
     for name, (fig, short_title) in heatmaps.items():
         legend = HEATMAP_LEGEND if name != "layers" or layers_view != "bands" else None
         fig = compact(fig, legend).update_layout(title_text=short_title)
+        fig.update_traces(colorbar={"len": 0.8, "y": 1.0, "yanchor": "top"},
+                          selector={"type": "heatmap"})
         slots[name] = Slot(fig, "33.4%" if name == "update_ratio" else "33.3%", 220, 0.58)
     return slots
 
@@ -116,7 +119,7 @@ def live_view():
         status.progress(min(run.step / max(run.config.steps, 1), 1.0),
                         text=f"step {run.step} / {run.config.steps} · {run.wall_time:.1f} s · "
                              f"{'paused' if now == 'paused' else 'training'}")
-    live_charts(charts(run, layers_view), key="live_charts",
+    live_charts(charts(run, layers_view), key="live_charts", toolbar=False,
                 stamp=f"{run.step if run else 0}/{run.status if run else 'none'}")
     if running and now not in live.ACTIVE:  # it ended or paused: the buttons change
         st.rerun()

@@ -295,6 +295,33 @@ def test_the_live_lab_fits_one_screen_at_1440x900(server, browser):
         context.close()
 
 
+LIVE_LAB_VIEWPORTS = [(1440, 900), (1280, 720), (390, 844)]  # a laptop, a small one, a phone
+
+
+def test_live_lab_screenshots_after_switching_to_batchnorm(server, browser, screenshot_dir):
+    """The README's pictures of the lab: "Start here" without a norm, then BatchNorm trained
+    over its faded copy; photographed at each of LIVE_LAB_VIEWPORTS, every chart drawn."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        preset = "norm=none&depth=20&activation=sigmoid&init=xavier&steps=300&seed=0"
+        page = open_page(context, f"{server.url}/live_lab?{preset}")
+        click_and_wait(page, "train", "learned nothing")
+        norm = page.locator("[data-testid='stSidebar']").get_by_role("combobox").first
+        norm.click()
+        page.get_by_role("option", name="BatchNorm").click()
+        wait_idle(page, 60_000)
+        click_and_wait(page, "train", "Finished 300 steps in")
+        for width, height in LIVE_LAB_VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(1200)  # the frame takes the new size
+            no_exception(page)
+            assert "previous: No norm" in live_frame(page).locator(
+                "[data-chart='loss']").inner_text()
+            screenshot(page, screenshot_dir, f"live_lab-{width}x{height}")
+    finally:
+        context.close()
+
+
 def test_reset_step_and_train_in_the_browser(server, context):
     page = open_page(context, server.url + "/live_lab?steps=60&seed=104")
     button(page, "reset").click()

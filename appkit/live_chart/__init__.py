@@ -60,17 +60,20 @@ class Slot:
     fill: float | None = None
 
 
-def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "") -> None:
+def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "",
+                toolbar: bool = True) -> None:
     """Draw `charts` (id -> Slot) in one iframe that stays mounted across reruns.
 
     Call it once per script or fragment run with the same `key` (a second call in one run is
     a duplicate key). `stamp` is recorded in the frame (`window.__stamps`, `data-stamp`): the
-    browser tests read what was drawn, and when.
+    browser tests read what was drawn, and when. toolbar=False hides plotly's mode bar, which
+    would cover the titles of small charts.
     """
     _component(charts=[{"id": name, "spec": pio.to_json(slot.figure, validate=False),
                         "width": slot.width, "height": slot.height, "fill": slot.fill}
                        for name, slot in charts.items()],
-               stamp=str(stamp), config={"displaylogo": False}, key=key, default=None)
+               stamp=str(stamp), config={"displaylogo": False, "displayModeBar": toolbar},
+               key=key, default=None)
 
 
 def figures_of(element) -> dict[str, dict]:

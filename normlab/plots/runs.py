@@ -173,7 +173,7 @@ def gradient_heatmap(gradients: pd.DataFrame) -> go.Figure:
     range (GRADIENT_RANGE, the same for every run), exact zeros in black."""
     return _log_heatmap(gradients, "weight_grad_norm", "Gradient norm by layer (log scale)",
                         "‖∇W‖", GRADIENT_SCALE, GRADIENT_RANGE, "‖∇W‖",
-                        "exactly 0 (no gradient)")
+                        "exactly 0")
 
 
 def update_ratio_heatmap(gradients: pd.DataFrame) -> go.Figure:
@@ -186,7 +186,7 @@ def update_ratio_heatmap(gradients: pd.DataFrame) -> go.Figure:
     return _log_heatmap(gradients, "update_ratio",
                         "Update:weight ratio by layer (white = 10⁻³)", "‖ΔW‖/‖W‖",
                         BLUE_WHITE_RED, UPDATE_RATIO_RANGE, "‖ΔW‖/‖W‖",
-                        "exactly 0 (no update)", mid=-3.0, step_ticks=1)
+                        "exactly 0", mid=-3.0, step_ticks=1)
 
 
 def layer_spread_heatmap(layer_stats: pd.DataFrame, norm: str,
@@ -197,7 +197,7 @@ def layer_spread_heatmap(layer_stats: pd.DataFrame, norm: str,
     return _log_heatmap(rows, "std",
                         f"Spread of the {POINT_LABELS.get(point, point)} per layer "
                         f"({norm_label(norm)})", "std", BLUE_WHITE_RED, SPREAD_RANGE,
-                        "std", "exactly 0 (collapsed)", mid=0.0, step_ticks=1)
+                        "std", "exactly 0", mid=0.0, step_ticks=1)
 
 
 def gradient_by_depth(gradients: pd.DataFrame) -> go.Figure:
