@@ -345,6 +345,18 @@ def test_concepts_example_follows_the_seed_and_the_norm_picker():
     assert any(title.startswith("LayerNorm") for title in figures(at))
 
 
+def test_concepts_shows_each_norms_code_from_the_library():
+    import inspect
+
+    from normlab import functional
+
+    at = open_page("pages/concepts.py")
+    code = [block.value for block in at.code]
+    assert len(code) == 5  # BN, LN, RMS, GroupNorm, DyT
+    assert inspect.getsource(functional.BatchNormFunction.backward) in code[0]
+    assert "def dyt(" in code[-1]
+
+
 def test_an_empty_worked_example_is_a_warning_not_an_error():
     at = open_page("pages/concepts.py")
     at.session_state["concepts_batch"] = at.session_state["concepts_batch"].iloc[0:0]
