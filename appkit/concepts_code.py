@@ -4,12 +4,13 @@ normlab.functional with inspect.getsource (so the page shows what runs), beside 
 from __future__ import annotations
 
 import inspect
+import textwrap
 
 from normlab import functional as F
 
 
 def _methods(function_class) -> str:
-    return "\n".join(inspect.getsource(getattr(function_class, name))
+    return "\n".join(textwrap.dedent(inspect.getsource(getattr(function_class, name)))
                       for name in ("forward", "backward"))
 
 

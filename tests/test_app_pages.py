@@ -347,13 +347,15 @@ def test_concepts_example_follows_the_seed_and_the_norm_picker():
 
 def test_concepts_shows_each_norms_code_from_the_library():
     import inspect
+    import textwrap
 
     from normlab import functional
 
     at = open_page("pages/concepts.py")
     code = [block.value for block in at.code]
     assert len(code) == 5  # BN, LN, RMS, GroupNorm, DyT
-    assert inspect.getsource(functional.BatchNormFunction.backward) in code[0]
+    backward = textwrap.dedent(inspect.getsource(functional.BatchNormFunction.backward))
+    assert backward.strip() in code[0]
     assert "def dyt(" in code[-1]
 
 
