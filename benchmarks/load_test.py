@@ -71,8 +71,8 @@ OUTCOME = r"Finished \d+ steps|Diverged at step|Stopped after|cannot train"
 # chart with a line appeared (empty axes have no trace) and the outcome message.
 WATCH = """() => {
   const seen = window.__normlab = {click: null, chart: null, outcome: null};
-  document.querySelector('.st-key-train button').addEventListener(
-    'click', () => { seen.click ??= performance.now(); }, {capture: true});
+  document.querySelectorAll('.st-key-train button').forEach((button) => button.addEventListener(
+    'click', () => { seen.click ??= performance.now(); }, {capture: true}));
   const look = () => {
     if (seen.click === null) return;
     const frame = document.querySelector("iframe[title='appkit.live_chart.normlab_live_chart']");
@@ -191,7 +191,7 @@ class ChromiumSession:
         await self.tab.goto(f"{self.url}/{self.page}", timeout=timeout_ms)
         await self.tab.wait_for_selector(CONNECTED, timeout=timeout_ms)
         # the button shows once plotly's code has loaded (the empty charts hold the page back)
-        await self.tab.wait_for_selector(".st-key-train button", timeout=timeout_ms)
+        await self.tab.wait_for_selector(".st-key-train button:visible", timeout=timeout_ms)
         await self.tab.wait_for_selector(IDLE, timeout=timeout_ms)
         await self.tab.evaluate(WATCH)
         return self
@@ -199,7 +199,7 @@ class ChromiumSession:
     async def train(self, timeout_s: float) -> dict:
         timeout_ms = timeout_s * 1000
         self.clicked = time.monotonic()
-        await self.tab.locator(".st-key-train button").click(timeout=timeout_ms)
+        await self.tab.locator(".st-key-train button:visible").first.click(timeout=timeout_ms)
         await self.tab.wait_for_function("() => window.__normlab.outcome !== null",
                                          timeout=timeout_ms, polling=100)
         await self.tab.wait_for_selector(IDLE, timeout=timeout_ms)

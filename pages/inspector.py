@@ -104,7 +104,7 @@ def snapshot() -> None:
                                 format_func=lambda i: f"layer {i}" + (" (first)" if i == 0
                                                                       else ""))
     step = step_col.select_slider(
-        "Training step", steps, key="keep_inspect_step", disabled=playing,
+        "Training step", steps, key="keep_inspect_step",
         help="Values measured in the forward pass of this step, made with the weights after "
              "this many updates: step 0 is the initial network, the last is the step before "
              "the end.")

@@ -207,6 +207,9 @@ def test_every_page_opens_without_an_exception_and_draws_its_charts(server, cont
             no_exception(page)
         if nav_page.name == "live_lab":  # its plots live in one frame (appkit.live_chart)
             wait_for_live_lines(page)
+        elif nav_page.name == "inspector":  # so do the inspector's
+            live_frame(page).locator("[data-chart='ridgeline'] .scatterlayer path.js-line"
+                                     ).first.wait_for(state="attached", timeout=60_000)
         else:
             page.wait_for_selector(DRAWN_CHART, timeout=30_000)
             charts = page.locator(CHART).count()
