@@ -267,7 +267,8 @@ def test_live_lab_charts_stay_painted_while_they_update_and_draw_during_the_run(
     painted = sample_painted(page, loss, seconds=6)
     probe = stop_dom_probe(page)
     stamps = live_frame(page).locator("body").evaluate("() => window.__stamps")
-    button(page, "stop").click()
+    if button(page, "stop").is_enabled():  # on a quick machine the run may be over already
+        button(page, "stop").click()
     wait_for_alert(page, "Stopped after|Finished")
     during = {stamp for stamp in stamps if stamp.endswith("/running")}
     assert len(during) >= 3, f"drawn {len(during)} times while training: {stamps[-5:]}"
