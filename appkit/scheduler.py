@@ -196,7 +196,7 @@ class Scheduler:
                 with self._cond:
                     self._training -= 1
                     if job.state == "training":  # not finished by _advance
-                        if job.snapshots_left is not None:
+                        if job.snapshots_left:  # None: to the end; 0: paused meanwhile
                             job.snapshots_left -= 1
                         self._schedule(job)
                     self._cond.notify_all()  # a core is free: for a sweep or another worker

@@ -29,12 +29,30 @@ def show_outcome(run: Run, where=None) -> None:
     elif run.status == "running":
         where.info("Stopping the previous run: it stops at its next snapshot.",
                    icon=":material/hourglass_top:")
+    elif run.status == "finished" and run.at_chance():
+        final = run.final
+        where.warning(f"**Finished {run.step} steps, but it learned nothing:** validation "
+                      f"accuracy {100 * final['val_accuracy']:.1f}% and loss "
+                      f"{final['val_loss']:.2f} nats are what guessing gives. "
+                      f"{next_to_try(run.config)}", icon=":material/warning:")
     elif run.status == "finished":
         final = run.final
         where.success(f"Finished {run.step} steps in {run.wall_time:.1f} s: validation accuracy "
                       f"{100 * final.get('val_accuracy', float('nan')):.1f}%, validation loss "
                       f"{final.get('val_loss', float('nan')):.3f} nats.",
                       icon=":material/check_circle:")
+
+
+def next_to_try(cfg: TrainConfig) -> str:
+    """The one change most likely to get a run that ended at chance level learning."""
+    if cfg.norm == "none":
+        return ("Next: set **Norm** to BatchNorm and press Train again; this run stays on the "
+                "charts, faded, to compare.")
+    if cfg.activation == "sigmoid" and cfg.depth > 8:
+        return "Next: try ReLU, or fewer layers: a deep sigmoid stack is the hardest case."
+    if cfg.lr < 0.05 and cfg.optimizer == "sgd":
+        return f"Next: raise the learning rate (now {cfg.lr:g}) or pick Adam."
+    return "Next: try more steps, a larger learning rate, or fewer layers."
 
 
 def chart(where, fig, key: str | None = None, caption: str | None = None) -> None:

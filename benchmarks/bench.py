@@ -350,21 +350,18 @@ def as_streamlit_sends(fig) -> str:
 
 def live_run(cfg: TrainConfig) -> dict[str, float]:
     """Thread CPU seconds of one live run, by part: training and recording (the engine's own
-    clock), building the figures at every snapshot and serializing them; and the same figures
-    kept between redraws by plots.Redraw."""
-    parts = {"figures": 0.0, "serialize": 0.0, "figures_redraw": 0.0, "serialize_redraw": 0.0}
-    fresh = {name: getattr(plots, name) for name in LIVE_CHARTS}
-    kept = {name: plots.Redraw(getattr(plots, f"{name}_spec")) for name in LIVE_CHARTS}
+    clock), building the live lab's figures at every snapshot and serializing them."""
+    parts = {"figures": 0.0, "serialize": 0.0}
+    builders = {name: getattr(plots, name) for name in LIVE_CHARTS}
     with engine_clock("cpu"):
         for redraw, run in enumerate(stream(cfg)):
-            for builders, suffix in ((fresh, ""), (kept, "_redraw")):
-                start = time.thread_time()
-                figures = live_figures(run, redraw, builders)
-                built = time.thread_time()
-                for fig in figures:
-                    as_streamlit_sends(fig)
-                parts[f"figures{suffix}"] += built - start
-                parts[f"serialize{suffix}"] += time.thread_time() - built
+            start = time.thread_time()
+            figures = live_figures(run, redraw, builders)
+            built = time.thread_time()
+            for fig in figures:
+                as_streamlit_sends(fig)
+            parts["figures"] += built - start
+            parts["serialize"] += time.thread_time() - built
     return {"train_record": run.wall_time, **parts, "redraws": redraw + 1}
 
 
@@ -387,10 +384,6 @@ def bench_live_run(steps: int, repeats: int) -> dict:
              "recording": [k["train_record"] - t for k, t in zip(kept, samples["train"])],
              "figures": [k["figures"] for k in kept], "serialize": [k["serialize"] for k in kept]}
     parts["total"] = [sum(values) for values in zip(*parts.values())]
-    for part in ("figures", "serialize"):
-        parts[f"{part}_redraw"] = [k[f"{part}_redraw"] for k in kept]
-    parts["total_redraw"] = [total - k["figures"] - k["serialize"] + k["figures_redraw"]
-                             + k["serialize_redraw"] for total, k in zip(parts["total"], kept)]
     return {"steps": steps, "redraws": kept[0]["redraws"],
             **{name: summary(values) for name, values in parts.items()}}
 
@@ -398,16 +391,11 @@ def bench_live_run(steps: int, repeats: int) -> dict:
 def print_live_run(result: dict, repeats: int) -> None:
     print(f"\n(d) one default live run ({result['steps']} steps, {result['redraws']} redraws "
           f"of the live lab's figures), thread CPU seconds, median [IQR] of {repeats} repeats")
-    print(f"  {'':<10} {'builders':>24} {'plots.Redraw':>24}")
     for part in ("training", "recording", "figures", "serialize", "total"):
-        cells = []
-        for key in (part, f"{part}_redraw"):
-            row = result.get(key, result[part])
-            cells.append(f"{row['median']:.3f} s [{row['q1']:.3f}, {row['q3']:.3f}]")
-        print(f"  {part:<10} {cells[0]:>24} {cells[1]:>24}")
-    print("  figures: the live lab's five charts at every snapshot, built fresh by normlab.plots' "
-          "builders or kept by plots.Redraw; serialize: Figure.to_dict + plotly.io.to_json, as "
-          "st.plotly_chart does")
+        row = result[part]
+        print(f"  {part:<10} {row['median']:.3f} s [{row['q1']:.3f}, {row['q3']:.3f}]")
+    print("  figures: the live lab's five charts at every snapshot, built by normlab.plots' "
+          "builders; serialize: Figure.to_dict + plotly.io.to_json")
 
 
 # --- (e) many seeds --------------------------------------------------------------------------

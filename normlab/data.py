@@ -63,6 +63,7 @@ def gaussians(n: int, noise: float, rng: np.random.Generator, classes: int = 4):
 
 
 SYNTHETIC = {"spirals": spirals, "circles": circles, "xor": xor, "gaussians": gaussians}
+NUM_CLASSES = {"spirals": 3, "circles": 2, "xor": 2, "gaussians": 4, "digits": 10}
 
 # Sequence tasks: a prompt of DIGITS random digits, the separator, then the answer. Tokens 0-9
 # are digits and SEPARATOR is "="; the transformer predicts the answer's tokens one by one.

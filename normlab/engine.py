@@ -81,6 +81,17 @@ class Run:
         frame = self.metrics
         return {} if frame.empty else frame.iloc[-1].to_dict()
 
+    def at_chance(self) -> bool:
+        """The last evaluation is no better than guessing: validation loss within 10% of
+        ln(classes) (a uniform guess) and accuracy within 10 points of 1/classes."""
+        from normlab.data import NUM_CLASSES
+
+        final, classes = self.final, NUM_CLASSES.get(self.config.dataset)
+        if not final or classes is None or math.isnan(final.get("val_loss", math.nan)):
+            return False
+        return (final["val_loss"] >= 0.9 * math.log(classes)
+                and final["val_accuracy"] <= 1 / classes + 0.1)
+
     def summary(self) -> dict:
         final = self.final
         return {

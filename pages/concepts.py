@@ -3,6 +3,7 @@
 import streamlit as st
 
 import appkit
+from appkit import concepts_code
 from normlab import plots
 from normlab.lessons import concepts
 from normlab.registry import NORMS
@@ -24,6 +25,23 @@ st.latex(r"\text{RMSNorm:}\quad y_{nd} = \gamma_d\,\frac{x_{nd}}"
          r"{\sqrt{\tfrac{1}{D}\sum_{d'} x_{nd'}^2 + \epsilon}}")
 st.caption("n indexes examples in the batch, d features; σ² is the biased variance (divide by "
            "N or D). γ (gain) and β (shift) are learned, one per feature.")
+
+st.header("The code")
+st.write("Each norm as normlab computes it: the forward pass, and the backward pass derived by "
+         "hand (checked against torch's autograd in the tests). Read from normlab.functional "
+         "as it runs, so it cannot drift from the library.")
+st.graphviz_chart(
+    "digraph { rankdir=LR; node [shape=box, style=rounded, fontsize=11]; "
+    "x -> Linear -> norm -> activation -> next [label=\"norm position: before\"]; "
+    "next [label=\"next layer\"]; }")  # drawn in the browser: no request elsewhere
+st.caption("One hidden layer with the norm before the activation (Ioffe & Szegedy's order); "
+           "the sidebar's *norm position: after* swaps the norm and the activation.")
+titles = [title for title, _, _ in concepts_code.NORM_CODE]
+for tab, (_, math, code) in zip(st.tabs(titles), concepts_code.NORM_CODE):
+    with tab:
+        math_col, code_col = st.columns([2, 3])
+        math_col.latex(math)
+        code_col.code(code, language="python", line_numbers=True, height=360)
 
 st.header("Who shares statistics with whom")
 appkit.default("keep_concepts_norm", "batch")

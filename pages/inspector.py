@@ -1,11 +1,11 @@
 """Layer inspector: step through a run's per-layer histograms, before and after the norm."""
 
 import math
-import time
 
 import streamlit as st
 
 import appkit
+from appkit.live_chart import Slot, live_charts
 from normlab import plots
 
 appkit.page_setup(__file__)
@@ -36,12 +36,11 @@ appkit.show_outcome(run)
 histograms, stats = run.histograms, run.layer_stats
 steps = sorted(int(s) for s in histograms["step"].unique())
 layers = sorted(int(layer) for layer in histograms["layer"].unique())
-if "inspect_pending" in st.session_state:  # where the last play stopped
-    st.session_state["keep_inspect_step"] = st.session_state.pop("inspect_pending")
 if st.session_state.get("keep_inspect_step") not in steps:
     st.session_state["keep_inspect_step"] = steps[-1]
 if st.session_state.get("keep_inspect_layer") not in layers:
     st.session_state["keep_inspect_layer"] = layers[-1]
+playing = st.session_state.setdefault("inspect_playing", False)
 
 
 def move(by: int) -> None:
@@ -49,23 +48,19 @@ def move(by: int) -> None:
     st.session_state["keep_inspect_step"] = steps[max(0, min(index, len(steps) - 1))]
 
 
-layer_col, step_col = st.columns([1, 3])
-layer = layer_col.selectbox("Layer", layers, key="keep_inspect_layer",
-                            format_func=lambda i: f"layer {i}" + (" (first)" if i == 0 else ""))
-step = step_col.select_slider(
-    "Training step", steps, key="keep_inspect_step",
-    help="Values measured in the forward pass of this step, made with the weights after this "
-         "many updates: step 0 is the initial network, the last is the step before the end.")
-back, forward, play, _ = st.columns([1, 1, 1, 5])
-back.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,))
-forward.button("Next ▶", key="inspect_next", on_click=move, args=(1,))
-playing = play.button("Play", key="inspect_play", icon=":material/slideshow:",
-                      help="Animate from this step on.")
+def toggle_play() -> None:
+    if not st.session_state["inspect_playing"] and \
+            st.session_state["keep_inspect_step"] == steps[-1]:
+        st.session_state["keep_inspect_step"] = steps[0]  # Play at the end starts over
+    st.session_state["inspect_playing"] = not st.session_state["inspect_playing"]
 
-numbers, overlay, ridges = st.empty(), st.empty(), st.empty()
-st.caption("Top: the selected layer's values going into the norm (blue) and coming out of it. "
-           "Bottom: every layer at the same step, first layer on top; look for ridges that "
-           "widen, shift or pile up at zero as you go down.")
+
+back, forward, play, _ = st.columns([1, 1, 1, 5])
+back.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,), disabled=playing)
+forward.button("Next ▶", key="inspect_next", on_click=move, args=(1,), disabled=playing)
+play.button("Pause" if playing else "Play", key="inspect_play",
+            icon=":material/pause:" if playing else ":material/slideshow:", on_click=toggle_play,
+            help="Animate from this step on; the slider follows.")
 
 
 def short(value: float) -> str:
@@ -73,41 +68,62 @@ def short(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 100 else f"{value:.3g}"
 
 
-def show(step: int, frame: int = 0) -> None:
-    """The numbers and both charts for one snapshot."""
+def tiles(step: int, layer: int) -> None:
+    """The selected layer's numbers at `step`, as tiles that wrap on a narrow screen."""
     row = stats[(stats["step"] == step) & (stats["layer"] == layer)].set_index("point")
     out, into = row.loc["post_norm"], row.loc["pre_norm"]
     act = row.loc["activation"]
-    with numbers.container():
-        cols = st.columns(7)
-        for col, name in zip(cols[:2], ("mean", "std")):
-            col.metric(name, short(out[name]), f"{out[name] - into[name]:+.2g}",
-                       delta_color="off", help="Of the norm's output; below it, the change "
-                                               "from the norm's input.")
-        for col, name in zip(cols[2:5], ("p15", "p50", "p85")):
-            col.metric(name, short(out[name]), help=f"{name[1:]}th percentile of the output.")
-        helps = {"saturated": "tanh/sigmoid outputs within 3% of their limits",
-                 "dead": "ReLU units that output 0 for every example in the batch"}
-        for col, name in zip(cols[5:], ("saturated", "dead")):
-            value = act[name]
-            col.metric(name, "n/a" if math.isnan(value) else f"{value:.0%}", help=helps[name])
-        outside = max(out["out_of_range"], into["out_of_range"])
-        if outside > 0.01:  # the histogram's range was fixed at the layer's first snapshot
-            st.caption(f"{outside:.0%} of the values have drifted outside the range this layer's "
-                       "histogram was given at its first snapshot; they are counted in the "
-                       "edge bins.")
-    appkit.chart(overlay, plots.histogram_overlay(histograms, layer, step, run.config.norm),
-                 key=f"overlay-{frame}")
-    appkit.chart(ridges, plots.ridgeline(histograms, step, run.config.norm), key=f"ridge-{frame}")
+    box = st.container(horizontal=True, gap="small")
+    for name in ("mean", "std"):
+        box.metric(name, short(out[name]), f"{out[name] - into[name]:+.2g}", delta_color="off",
+                   width="content", help="Of the norm's output; below it, the change from the "
+                                         "norm's input.")
+    for name in ("p15", "p50", "p85"):
+        box.metric(name, short(out[name]), width="content",
+                   help=f"{name[1:]}th percentile of the output.")
+    helps = {"saturated": "tanh/sigmoid outputs within 3% of their limits",
+             "dead": "ReLU units that output 0 for every example in the batch"}
+    for name in ("saturated", "dead"):
+        value = act[name]
+        box.metric(name, "n/a" if math.isnan(value) else f"{value:.0%}", width="content",
+                   help=helps[name])
+    outside = max(out["out_of_range"], into["out_of_range"])
+    # always one line here, so that the charts below hold still while Play steps through
+    st.caption(f"{outside:.0%} of the values are outside the range this layer's histogram was "
+               "given at its first snapshot; they are counted in the edge bins.")
 
 
-show(step)
-if playing:
-    for frame, later in enumerate(steps[steps.index(step) + 1:], start=1):
-        time.sleep(0.3)
-        show(later, frame)
-    st.session_state["inspect_pending"] = steps[-1]
-    st.rerun()
+@st.fragment(run_every=0.5 if playing else None)
+def snapshot() -> None:
+    """Layer, step, numbers and both charts; while playing, one step further each tick."""
+    if st.session_state["inspect_playing"]:
+        at = steps.index(st.session_state["keep_inspect_step"])
+        if at + 1 < len(steps):  # before the slider exists this run: it shows the new step
+            st.session_state["keep_inspect_step"] = steps[at + 1]
+    layer_col, step_col = st.columns([1, 3])
+    layer = layer_col.selectbox("Layer", layers, key="keep_inspect_layer",
+                                format_func=lambda i: f"layer {i}" + (" (first)" if i == 0
+                                                                      else ""))
+    step = step_col.select_slider(
+        "Training step", steps, key="keep_inspect_step",
+        help="Values measured in the forward pass of this step, made with the weights after "
+             "this many updates: step 0 is the initial network, the last is the step before "
+             "the end.")
+    tiles(step, layer)
+    ridges = plots.ridgeline(histograms, step, run.config.norm)
+    live_charts({"overlay": Slot(plots.histogram_overlay(histograms, layer, step,
+                                                         run.config.norm), height=400),
+                 "ridgeline": Slot(ridges, height=int(ridges.layout.height))},
+                key="inspect_charts", stamp=step)
+    st.caption("Top: the selected layer's values going into the norm (blue) and coming out of "
+               "it. Bottom: every layer at the same step, first layer on top; look for ridges "
+               "that widen, shift or pile up at zero as you go down.")
+    if st.session_state["inspect_playing"] and step == steps[-1]:
+        st.session_state["inspect_playing"] = False  # the end: the button says Play again
+        st.rerun()
+
+
+snapshot()
 
 st.header("Try this")
 st.markdown(

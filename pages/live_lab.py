@@ -1,106 +1,158 @@
-"""Live lab: train one network and watch its layers while it learns."""
+"""Live lab: train one network and watch every layer while it learns, on one screen."""
 
-import itertools
-
-import pandas as pd
 import streamlit as st
 
 import appkit
+from appkit import live
+from appkit.live_chart import Slot, live_charts
 from normlab import plots
 
 appkit.page_setup(__file__)
-st.title("Live lab")
-st.write(
-    "Press **Train**: a real network trains on the server and your browser shows it learning, "
-    "live. Without a norm, the values "
-    "flowing through a deep network drift and spread from layer to layer, and the gradients "
-    "grow or fade with depth; a norm layer re-centres and rescales them at every step. Change "
-    "the settings in the sidebar and train again to see which claims about the norms hold."
-)
-st.caption(appkit.WHY_BN_HELPS_CAVEAT)
-
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-bottom:2rem}"
+        "</style>")  # the lab is one screen: less empty space above the title
 cfg = appkit.sidebar()
-left, right, _ = st.columns([1, 1, 6])
-train = left.button("Train", key="train", type="primary", icon=":material/play_arrow:")
-right.button("Stop", key="stop", icon=":material/stop_circle:",
-             help="Stops at the next snapshot; keeps what ran.")
-notice, progress = st.empty(), st.empty()
+if st.session_state.pop("autostart", False):  # "Start here" on Home
+    live.start(cfg)
+if live.state() not in ("idle", "done") and live.job().config != cfg:
+    live.stop()  # the sidebar changed under a run: end it (the page says so), no runaway
+state = live.state()
+running = state in live.ACTIVE
 
-loss_col, accuracy_col = st.columns(2)
-loss_chart, accuracy_chart = loss_col.empty(), accuracy_col.empty()
-bands_chart = st.empty()
-grad_col, ratio_col = st.columns(2)
-grad_chart, ratio_chart = grad_col.empty(), ratio_col.empty()
-CAPTIONS = {
-    "loss": "Dotted: loss on the batches it trained on; solid: held-out data. A flat line at "
-            "ln(classes) nats (2.3 for the 10 digits) means the network is only guessing.",
-    "accuracy": "Accuracy on held-out examples (eval mode: batch norm uses its running "
-                "statistics here).",
-    "bands": "Each panel is one layer: the band holds the middle 70% of the values leaving the "
-             "norm, the line is their median. Without a norm, watch the bands drift, widen or "
-             "collapse from the first layer to the last.",
-    "grad": "Bright rows get large gradients, dark rows small ones: a colour ramp from top to "
-            "bottom means gradients explode or vanish with depth.",
-    "ratio": "How much each step changes a layer's weights relative to their size. Around 10⁻³ "
-             "(white) is a common rule of thumb for a healthy rate (Karpathy, makemore part 3), "
-             "not a law; deep red layers move fast, deep blue barely learn.",
-}
-redraws = itertools.count()  # keys charts apart: each redraw in one script run is a new element
+title, controls = st.columns([1, 3], vertical_alignment="bottom")
+title.title("Live lab")
+buttons = controls.container(horizontal=True, horizontal_alignment="right")  # wraps on a phone
+buttons.button("Train", key="train", type="primary", icon=":material/play_arrow:",
+               on_click=live.train, args=(cfg,), disabled=running,
+               help="Train to the end, or resume a paused run.")
+buttons.button("Pause", key="pause", icon=":material/pause:", on_click=live.pause,
+               disabled=not running)
+buttons.button("Step", key="step", icon=":material/skip_next:", on_click=live.step, args=(cfg,),
+               disabled=running, help="Train one snapshot more, then pause.")
+buttons.button("Reset", key="reset", icon=":material/restart_alt:", on_click=live.reset,
+               args=(cfg,), help="Back to step 0 with the same initial weights, paused.")
+buttons.button("Stop", key="stop", icon=":material/stop_circle:", on_click=live.stop,
+               disabled=state in ("idle", "done"), help="Stops within a layer's time; keeps "
+                                                        "what ran.")
+pinned = st.session_state.get(live.PINNED_KEY) is not None
+buttons.button("Unpin" if pinned else "Pin", key="pin", icon=":material/keep:",
+               on_click=live.toggle_pin, help="Keep this run on the loss and accuracy charts, "
+                                              "faded, while you train others.")
 
-
-def draw(run):
-    """Replace every chart with the run's current frames (called a few times a second)."""
-    n = next(redraws)
-    fraction = min(run.step / max(run.config.steps, 1), 1.0)
-    progress.progress(fraction, text=f"step {run.step} / {run.config.steps} · "
-                                     f"{run.wall_time:.1f} s · {run.status}")
-    metrics = appkit.tagged(run.metrics, run.config.norm)
-    charts = [(loss_chart, "loss", plots.loss_curves(metrics)),
-              (accuracy_chart, "accuracy", plots.accuracy_curves(metrics))]
-    # the per-layer charts cost the browser most: every other redraw, and always the last one
-    if not run.layer_stats.empty and (n % 2 == 0 or run.status != "running"):
-        charts += [(bands_chart, "bands", plots.percentile_bands(run.layer_stats, run.config.norm)),
-                   (grad_chart, "grad", plots.gradient_heatmap(run.gradients)),
-                   (ratio_chart, "ratio", plots.update_ratio_heatmap(run.gradients))]
-    for where, name, fig in charts:
-        appkit.chart(where, fig, key=f"{name}-{n}", caption=CAPTIONS[name])
+COMPACT = {"margin": {"l": 50, "r": 10, "t": 36, "b": 48}, "title": {"font": {"size": 14}},
+           "xaxis": {"title": {"text": "step"}}}
 
 
-run = None
-if train or st.session_state.pop("autostart", False):
-    run = appkit.train_live(cfg, draw, notice)
-    if run is not None:
-        draws = st.session_state["live_draws"]
-        if st.session_state.get("live_replayed"):
-            st.caption("Replayed at once: this exact experiment was already trained on this "
-                       "server. Change the seed to train a fresh one.")
-        elif len(draws) > 1:
-            st.caption(f"{len(draws)} chart updates in {draws[-1]:.1f} s "
-                       f"({(len(draws) - 1) / max(draws[-1] - draws[0], 1e-9):.1f} per second); "
-                       f"first chart {draws[0]:.2f} s after Train.")
-else:
-    run = appkit.last_run()
-    if run is None:
-        notice.info("Press **Train** to start. The sidebar holds the experiment.",
-                    icon=":material/arrow_back:")
-        empty = pd.DataFrame(columns=["norm", "step", "train_loss", "val_loss", "val_accuracy"])
-        appkit.chart(loss_chart, plots.loss_curves(empty), key="loss-empty")  # and loads plotly
-        appkit.chart(accuracy_chart, plots.accuracy_curves(empty), key="accuracy-empty")
+def compact(fig, legend: dict | None = None):
+    """A live chart laid out small: short margins and title, the legend inside the plot."""
+    fig.update_layout(**COMPACT, legend=legend or {"orientation": "h", "x": 1, "xanchor": "right",
+                                                   "y": 1.0, "yanchor": "bottom",
+                                                   "font": {"size": 10}})
+    return fig
+
+
+HEATMAP_LEGEND = {"x": 1.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom",
+                  "font": {"size": 10}}  # the exact-zero entry, under the shortened colour bar
+
+
+def charts(run, layers_view: str) -> dict[str, Slot]:
+    """The five live plots: loss and accuracy over one row, every layer and its gradients below."""
+    metrics = appkit.tagged(run.metrics, run.config.norm) if run is not None else \
+        appkit.tagged(live.EMPTY_METRICS, cfg.norm)
+    earlier = live.earlier(run) if run is not None else ()
+    inside = {"x": 0.99, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.6)",
+              "font": {"size": 10}}
+    slots = {
+        "loss": Slot(compact(plots.loss_curves(metrics, earlier=earlier),
+                             {**inside, "y": 0.98, "yanchor": "top"}), "50%", 180, 0.42),
+        "accuracy": Slot(compact(plots.accuracy_curves(metrics, earlier=earlier),
+                                 {**inside, "y": 0.02, "yanchor": "bottom"}).update_layout(
+                                     yaxis_title_text="accuracy (%)"), "50%", 180, 0.42),
+    }
+    if run is None or run.layer_stats.empty:
+        return slots
+    if layers_view == "bands":
+        layer_fig = plots.percentile_bands(run.layer_stats, run.config.norm)
     else:
-        draw(run)
-        if run.config != cfg:
-            st.info("These charts show your last run; the sidebar has changed since ("
-                    f"{appkit.describe_change(run.config, cfg)}). Press Train to run it.")
+        layer_fig = plots.layer_spread_heatmap(run.layer_stats, run.config.norm)
+    norm = plots.norm_label(run.config.norm)
+    heatmaps = {"layers": (layer_fig, f"Spread per layer ({norm})" if layers_view != "bands"
+                           else f"15th–85th percentile, 4 layers ({norm})"),
+                "gradients": (plots.gradient_heatmap(run.gradients), "Gradient ‖∇W‖ by layer"),
+                "update_ratio": (plots.update_ratio_heatmap(run.gradients),
+                                 "Update ratio ‖ΔW‖/‖W‖ (white = 10⁻³)")}
+    for name, (fig, short_title) in heatmaps.items():
+        legend = HEATMAP_LEGEND if name != "layers" or layers_view != "bands" else None
+        fig = compact(fig, legend).update_layout(title_text=short_title)
+        fig.update_traces(colorbar={"len": 0.8, "y": 1.0, "yanchor": "top"},
+                          selector={"type": "heatmap"})
+        slots[name] = Slot(fig, "33.4%" if name == "update_ratio" else "33.3%", 220, 0.58)
+    return slots
 
-if run is not None:
-    appkit.show_outcome(run, notice)
+
+# paused: a slow tick still tells the scheduler someone looks (it cancels unwatched jobs)
+appkit.default("keep_live_layers", "spread")
+
+
+@st.fragment(run_every=0.3 if running else 10 if state == "paused" else None)
+def live_view():
+    run, now = live.look(), live.state()
+    status, view = st.columns([6, 2], vertical_alignment="center")
+    layers_view = view.segmented_control(
+        "Layers", ["spread", "bands"], key="keep_live_layers",
+        format_func={"spread": "spread", "bands": "bands"}.get,
+        label_visibility="collapsed", help="Every layer's spread by step, or the 15th–85th "
+        "percentile band of four layers.") or "spread"
+    if (notice := st.session_state.get(live.NOTICE_KEY)) is not None:
+        status.warning(notice, icon=":material/hourglass_top:")
+    elif (error := live.error()) is not None:
+        status.error(f"This configuration cannot train: {error}", icon=":material/block:")
+    elif now == "waiting":
+        ahead = appkit.scheduler().ahead(live.job())
+        status.info(f"Queued: {ahead} run{'s' if ahead != 1 else ''} ahead of yours.",
+                    icon=":material/hourglass_top:")
+    elif run is None:
+        status.info("Press **Train** to start, or **Step** to go one snapshot at a time. The "
+                    "sidebar holds the experiment.", icon=":material/arrow_back:")
+    elif run.status != "running":
+        appkit.show_outcome(run, status)
+    else:
+        status.progress(min(run.step / max(run.config.steps, 1), 1.0),
+                        text=f"step {run.step} / {run.config.steps} · {run.wall_time:.1f} s · "
+                             f"{'paused' if now == 'paused' else 'training'}")
+    live_charts(charts(run, layers_view), key="live_charts", toolbar=False,
+                stamp=f"{run.step if run else 0}/{run.status if run else 'none'}")
+    if running and now not in live.ACTIVE:  # it ended or paused: the buttons change
+        st.rerun()
+
+
+live_view()
+run = live.look()
+if run is not None and run.config != cfg and not running:
+    st.info("These charts show your last run; the sidebar has changed since ("
+            f"{appkit.describe_change(run.config, cfg)}). Press Train to run it.")
+if st.session_state.get("live_replayed"):
+    st.caption("Replayed at once: this exact experiment was already trained on this server. "
+               "Change the seed to train a fresh one.")
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "A real network learns the sidebar's task while you watch. **Loss** (dotted: the "
+        "batches it trained on; solid: held-out data): a flat line at ln(classes), 2.3 nats "
+        "for the 10 digits, means it is only guessing. **Spread**: one row per layer, the "
+        "standard deviation of the values leaving the norm; white is 1, red wider, blue "
+        "narrower, black collapsed to 0. **Gradients**: bright rows get large gradients; a "
+        "ramp from top to bottom means they explode or vanish with depth. **Update ratio**: "
+        "how much a step changes a layer's weights; around 10⁻³ (white) is healthy. The colour "
+        "ranges are fixed, the same for every run and page. Faded dashed lines are the "
+        "previous run and the pinned one.")
+if run is not None and not running:
     appkit.downloads(run, plots.loss_curves(appkit.tagged(run.metrics, run.config.norm)),
                      name="live")
-
 st.subheader("Try this")
 st.markdown(
     "- Set **depth** to 20, **activation** to sigmoid and **norm** to No norm, train; then "
-    "switch to BatchNorm. Compare the layer panels.\n"
+    "switch to BatchNorm and train again: the first run stays on the charts, faded.\n"
+    "- Press **Reset**, then **Step** a few times: the first snapshots are where the norms "
+    "differ most.\n"
     "- With BatchNorm, set **batch size** to 4, then 2, then 1. Does it stay robust?\n"
     "- Raise the **learning rate** to 2 with No norm, then with LayerNorm."
 )

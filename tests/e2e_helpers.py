@@ -32,6 +32,9 @@ EXCEPTION = "[data-testid='stException']"
 CHART = "[data-testid='stPlotlyChart']"
 DRAWN_CHART = f"{CHART} svg.main-svg"  # plotly has rendered it
 CHART_WITH_DATA = f"{CHART} .scatterlayer .trace"  # a line drawn, not just empty axes
+# The live lab draws its plots in one components-v1 iframe (appkit.live_chart), same origin.
+LIVE_FRAME = "iframe[title='appkit.live_chart.normlab_live_chart']"
+LIVE_CHART = "[data-chart]"  # one div per plot inside it: data-chart="loss", "layers", ...
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,15 @@ class WsSession:
 
 
 def has_data(element) -> bool:
-    """A plotly chart element with at least one plotted point (the empty axes have none)."""
-    spec = json.loads(element.plotly_chart.spec)
-    return any(len(trace.get("x") or trace.get("z") or []) for trace in spec.get("data", []))
+    """A plotly chart element, or the live lab's live_charts component, with at least one
+    plotted point (the empty axes have none)."""
+    kind = element.WhichOneof("type")
+    if kind == "component_instance":
+        charts = json.loads(element.component_instance.json_args or "{}").get("charts", [])
+        specs = [json.loads(chart["spec"]) for chart in charts]
+    elif kind == "plotly_chart":
+        specs = [json.loads(element.plotly_chart.spec)]
+    else:
+        return False
+    return any(trace.get("x") and trace["x"] != [None] or trace.get("z")
+               for spec in specs for trace in spec.get("data", []))

@@ -3,15 +3,17 @@
 Runs are tiny (steps=20 in the URL) so the whole file stays well under a minute and a half.
 """
 
+import time
 from pathlib import Path
 
 import pytest
-from apptest_helpers import figures, texts, values
+from apptest_helpers import figures, settle, texts, values
 from run_helpers import finished_run
 from streamlit.testing.v1 import AppTest
 
 import appkit
 from appkit.scheduler import Scheduler
+from normlab import plots
 from normlab.config import LIMITS, TrainConfig
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -178,23 +180,96 @@ def validation_loss(at: AppTest) -> list[float]:
 
 def test_live_lab_trains_and_the_norm_changes_the_curves():
     at = open_page("pages/live_lab.py", seed=11)
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception
     charts = figures(at)
-    assert {"Loss by step", "Validation accuracy", "Gradient norm by layer (log scale)"} <= set(
-        charts)
+    assert {"Loss by step", "Validation accuracy", "Spread per layer (BatchNorm)",
+            "Gradient ‖∇W‖ by layer", "Update ratio ‖ΔW‖/‖W‖ (white = 10⁻³)"} <= set(charts)
     assert "Finished 20 steps" in texts(at.success)
     with_batch = validation_loss(at)
     at.sidebar.selectbox(key="keep_cfg_norm").select("none").run()
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert at.session_state[appkit.LIVE_RUN_KEY].config.norm == "none"
     assert validation_loss(at) != with_batch
     assert len(with_batch) == len(validation_loss(at))
 
 
+START_HERE_PARAMS = {key: value for key, value in appkit.config_to_query(
+    appkit.PRESETS["deep_sigmoid"]).items()}
+
+
+def job_step(at: AppTest) -> int:
+    return at.session_state[appkit.LIVE_RUN_KEY].step
+
+
+def test_reset_pauses_at_step_0_and_step_trains_one_snapshot_at_a_time():
+    at = open_page("pages/live_lab.py", seed=12, steps=40)
+    settle(at.button(key="reset").click().run())
+    job = at.session_state["live_job"]
+    assert job.state == "paused" and "Press **Train**" in texts(at.info)  # nothing trained yet
+    settle(at.button(key="step").click().run())
+    first = job_step(at)
+    assert first > 0 and job.state == "paused"
+    settle(at.button(key="step").click().run())
+    assert job_step(at) - first == job.config.record_every  # one snapshot further
+    assert at.session_state["live_job"] is job  # the same run
+    first_loss = at.session_state[appkit.LIVE_RUN_KEY].metrics["val_loss"].tolist()
+    settle(at.button(key="reset").click().run())
+    settle(at.button(key="step").click().run())
+    settle(at.button(key="step").click().run())  # same seed: same initial weights, same steps
+    assert at.session_state[appkit.LIVE_RUN_KEY].metrics["val_loss"].tolist() == first_loss
+    settle(at.button(key="train").click().run())  # resumes the paused run to the end
+    assert at.session_state["live_job"].state == "done"
+    assert "Finished 40 steps" in texts(at.success)
+    assert not at.exception
+
+
+def test_pause_holds_a_run_and_train_resumes_it():
+    at = open_page("pages/live_lab.py", seed=13, steps=8000)
+    at.button(key="train").click().run()
+    settle(at.button(key="pause").click().run())
+    job = at.session_state["live_job"]
+    assert job.state == "paused"
+    held = job_step(at)
+    time.sleep(1.0)
+    assert settle(at).session_state[appkit.LIVE_RUN_KEY].step == held
+    at.button(key="train").click().run()
+    assert at.session_state["live_job"] is job  # resumed, not restarted
+    settle(at.button(key="stop").click().run())
+    assert job.state == "done" and at.session_state[appkit.LIVE_RUN_KEY].status == "stopped"
+    assert "Stopped after" in texts(at.info)
+
+
+def test_the_previous_run_is_drawn_faded_under_the_new_one_and_a_pin_keeps_it():
+    at = open_page("pages/live_lab.py", seed=14, norm="none")
+    settle(at.button(key="train").click().run())
+    at.sidebar.selectbox(key="keep_cfg_norm").select("batch").run()
+    settle(at.button(key="train").click().run())
+    loss = figures(at)["Loss by step"]["data"]
+    faded = [trace for trace in loss if trace.get("opacity", 1) < 1]
+    assert [trace["name"] for trace in faded] == ["previous: No norm"]
+    assert faded[0]["line"]["color"] == plots.norm_color("none")
+    assert {trace["line"]["color"] for trace in loss if trace not in faded} == {
+        plots.norm_color("batch")}
+    at.button(key="pin").click().run()  # pin the BatchNorm run, then train LayerNorm
+    at.sidebar.selectbox(key="keep_cfg_norm").select("layer").run()
+    settle(at.button(key="train").click().run())
+    names = [t["name"] for t in figures(at)["Loss by step"]["data"] if t.get("opacity", 1) < 1]
+    assert names == ["pinned: BatchNorm"]  # the previous run is the pinned one: drawn once
+
+
+def test_a_run_that_ends_at_chance_is_a_warning_with_what_to_try_next():
+    at = open_page("pages/live_lab.py", **START_HERE_PARAMS)
+    settle(at.button(key="train").click().run())
+    run = at.session_state[appkit.LIVE_RUN_KEY]
+    assert run.status == "finished" and run.at_chance()
+    assert not at.success
+    assert "learned nothing" in texts(at.warning) and "BatchNorm" in texts(at.warning)
+
+
 def test_a_diverged_run_names_the_step():
     at = open_page("pages/live_lab.py", norm="none", lr="5", seed=3)
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception
     run = at.session_state[appkit.LIVE_RUN_KEY]
     assert run.status == "diverged"
@@ -203,16 +278,16 @@ def test_a_diverged_run_names_the_step():
 
 def test_batch_size_one_with_batch_norm_is_explained():
     at = open_page("pages/live_lab.py", norm="batch", batch_size="1")
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception
     assert "batch size 1" in texts(at.error) and "variance" in texts(at.error)
 
 
 def test_a_finished_run_is_replayed_not_retrained():
     first = open_page("pages/live_lab.py", seed=21)
-    first.button(key="train").click().run()
+    settle(first.button(key="train").click().run())
     second = open_page("pages/live_lab.py", seed=21)  # another student, same link
-    second.button(key="train").click().run()
+    settle(second.button(key="train").click().run())
     assert second.session_state["live_replayed"]
     assert second.session_state[appkit.LIVE_RUN_KEY] is first.session_state[appkit.LIVE_RUN_KEY]
 
@@ -243,8 +318,24 @@ def test_inspector_steps_through_snapshots():
     assert at.select_slider(key="keep_inspect_step").value < last
     at.selectbox(key="keep_inspect_layer").select(0).run()
     assert "Layer 0 at step" in " ".join(figures(at))
-    at.button(key="inspect_play").click().run()
-    assert at.select_slider(key="keep_inspect_step").value == last
+    assert not at.exception
+
+
+def test_inspector_play_moves_the_slider_and_pause_holds_it():
+    at = open_page("pages/inspector.py", seed=5)
+    steps = [int(option) for option in at.select_slider(key="keep_inspect_step").options]
+    at.button(key="inspect_play").click().run()  # at the last step: Play starts over
+    first = at.select_slider(key="keep_inspect_step").value
+    assert first in (steps[0], steps[1])
+    at.run()  # one tick of the playing fragment (AppTest ticks on run())
+    second = at.select_slider(key="keep_inspect_step").value
+    assert steps.index(second) == steps.index(first) + 1
+    assert f"at step {second}" in " ".join(figures(at))  # the charts follow the slider
+    at.button(key="inspect_play").click().run()  # Pause
+    held = at.select_slider(key="keep_inspect_step").value
+    at.run()
+    assert at.select_slider(key="keep_inspect_step").value == held
+    assert at.button(key="inspect_play").label == "Play"
     assert not at.exception
 
 
@@ -255,6 +346,20 @@ def test_concepts_example_follows_the_seed_and_the_norm_picker():
     assert at.table[0].value.to_numpy().tolist() != before
     at.radio(key="keep_concepts_norm").set_value("layer").run()
     assert any(title.startswith("LayerNorm") for title in figures(at))
+
+
+def test_concepts_shows_each_norms_code_from_the_library():
+    import inspect
+    import textwrap
+
+    from normlab import functional
+
+    at = open_page("pages/concepts.py")
+    code = [block.value for block in at.code]
+    assert len(code) == 5  # BN, LN, RMS, GroupNorm, DyT
+    backward = textwrap.dedent(inspect.getsource(functional.BatchNormFunction.backward))
+    assert backward.strip() in code[0]
+    assert "def dyt(" in code[-1]
 
 
 def test_an_empty_worked_example_is_a_warning_not_an_error():
@@ -268,6 +373,8 @@ def test_an_empty_worked_example_is_a_warning_not_an_error():
 def test_start_here_opens_the_live_lab_and_trains_the_preset():
     at = open_page("pages/home.py")
     at.button(key="start").click().run()
+    assert at.title[0].value == "Live lab"  # switched, and training started
+    settle(at.switch_page("pages/live_lab.py"))  # AppTest's next run would be Home's again
     assert not at.exception
     run = at.session_state[appkit.LIVE_RUN_KEY]
     assert (run.config.norm, run.config.depth) == ("none", 20)

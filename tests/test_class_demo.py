@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from apptest_helpers import texts
+from apptest_helpers import settle, texts
 from e2e_helpers import ROOT, nav_pages
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
@@ -149,7 +149,7 @@ def test_the_first_student_replays_a_precomputed_run(fresh_server_cache):
     cfg = appkit.config_from_query(params)[0]
     runcache.precompute(fresh_server_cache, [cfg], report=lambda line: None)
     at = open_page("pages/live_lab.py", params)
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception
     assert at.session_state["live_replayed"]
     assert at.session_state[appkit.LIVE_RUN_KEY].config == cfg
@@ -157,7 +157,7 @@ def test_the_first_student_replays_a_precomputed_run(fresh_server_cache):
 
 def test_a_run_trained_in_the_app_is_saved_for_the_next_server(fresh_server_cache):
     at = open_page("pages/live_lab.py", {"steps": "20", "seed": "32"})
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.session_state["live_replayed"]
     run = at.session_state[appkit.LIVE_RUN_KEY]
     assert fresh_server_cache.load(run.config) is not None
@@ -186,17 +186,17 @@ def test_every_run_trains_on_one_torch_thread_whichever_thread_runs_it():
     assert seen == [1]
 
 
-def test_one_run_per_session_a_second_train_waits_for_the_first():
-    at = open_page("pages/live_lab.py", {"steps": "20", "seed": "41"})
-    previous_run = threading.Lock()
-    previous_run.acquire()  # as if this session's last run were still winding down
-    at.session_state["_training_lock"] = previous_run
-    threading.Timer(1.0, previous_run.release).start()
-    start = time.monotonic()
+def test_one_run_per_session_changed_settings_stop_it_and_train_starts_the_next():
+    at = open_page("pages/live_lab.py", {"steps": "5000", "seed": "41"})
     at.button(key="train").click().run()
-    assert time.monotonic() - start >= 1.0
-    assert not at.exception and "Finished 20 steps" in texts(at.success)
-    assert previous_run.acquire(blocking=False)  # and it let go of the lock
+    first = at.session_state["live_job"]
+    settle(at.sidebar.number_input(key="keep_cfg_seed").set_value(42).run())
+    assert first.state == "done" and first.run.status == "stopped"
+    assert "sidebar has changed" in texts(at.info)
+    at.sidebar.number_input(key="keep_cfg_steps").set_value(20).run()
+    settle(at.button(key="train").click().run())
+    assert at.session_state["live_job"] is not first
+    assert at.session_state[appkit.LIVE_RUN_KEY].config.seed == 42
 
 
 class Notice:
@@ -249,7 +249,7 @@ def test_beyond_the_servers_limit_a_run_waits_and_says_it_is_queued():
 def test_one_session_never_sees_another_sessions_run_or_settings():
     mine = open_page("pages/live_lab.py", {"norm": "layer", "seed": "123", "depth": "3",
                                            "steps": "20"})
-    mine.button(key="train").click().run()
+    settle(mine.button(key="train").click().run())
     theirs = open_page("pages/live_lab.py")
     assert appkit.LIVE_RUN_KEY not in theirs.session_state
     assert theirs.sidebar.selectbox(key="keep_cfg_norm").value == DEFAULT_CONFIG.norm
@@ -257,7 +257,7 @@ def test_one_session_never_sees_another_sessions_run_or_settings():
     assert theirs.query_params["seed"] == str(DEFAULT_CONFIG.seed)
     assert "Finished" not in texts(theirs.success)
     theirs.sidebar.number_input(key="keep_cfg_steps").set_value(20).run()
-    theirs.button(key="train").click().run()
+    settle(theirs.button(key="train").click().run())
     assert theirs.session_state[appkit.LIVE_RUN_KEY].config.norm == DEFAULT_CONFIG.norm
     mine.run()  # the first session reruns after the second trained
     assert mine.session_state[appkit.LIVE_RUN_KEY].config.seed == 123
@@ -352,7 +352,7 @@ def test_every_page_survives_settings_that_break_training(page, settings, quick_
     at = open_page(page, settings)
     assert not at.exception, at.exception
     if page == "pages/live_lab.py":
-        at.button(key="train").click().run()
+        settle(at.button(key="train").click().run())
         assert not at.exception, at.exception
         outcome = texts(at.success) + texts(at.error)
         assert any(word in outcome for word in ("Finished", "Diverged at step", "batch size 1"))
@@ -394,7 +394,7 @@ def test_every_sidebar_control_at_both_ends_in_the_live_lab(quick_budget,
     for field in NUMERIC_CONTROLS:  # then every control at its minimum, and train
         sidebar_control(at, field).set_value(at_end(field, 0))
     at.run()
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception, at.exception
     assert "batch size 1" in texts(at.error)  # BatchNorm with one example, refused in words
     assert not writes_outside_the_cache

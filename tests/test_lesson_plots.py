@@ -195,8 +195,10 @@ def test_the_speed_ratio_is_rms_over_layer_with_a_line_at_one(figures):
     assert [b.name for b in bars] == ["normlab", "torch"]
     assert list(bars[0].y) == pytest.approx([0.5, 0.5])
     assert figures["speed_ratio"].layout.shapes[0].y0 == 1
-    assert bars[0].marker.color == lp.IMPLEMENTATION_COLORS["normlab"]
-
+    # one colour per norm everywhere (the ratio is RMS norm's), the implementation by hatching
+    assert {b.marker.line.color for b in bars} == {lp.norm_color("rms")}
+    assert [b.marker.pattern.shape for b in bars] == ["", "/"]
+    assert all(b.textposition == "inside" for b in bars)  # clear of the 1x line
 
 def test_the_running_traces_show_the_true_value_and_the_buffers(figures):
     data = figures["running_mean"].data

@@ -34,6 +34,10 @@ def all_figures(runs) -> dict[str, go.Figure]:
         "bands": plots.percentile_bands(batch.layer_stats, "batch"),
         "gradients": plots.gradient_heatmap(batch.gradients),
         "update_ratio": plots.update_ratio_heatmap(batch.gradients),
+        "spread": plots.layer_spread_heatmap(batch.layer_stats, "batch"),
+        "loss_over_earlier": plots.loss_curves(
+            tagged(runs, "metrics")[lambda f: f["norm"] == "batch"],
+            earlier=(("previous: No norm", runs["none"].metrics.assign(norm="none")),)),
         "by_depth": plots.gradient_by_depth(tagged(runs, "gradients")),
         "overlay": plots.histogram_overlay(batch.histograms, 1, last, "batch"),
         "ridgeline": plots.ridgeline(batch.histograms, last, "batch"),
@@ -129,3 +133,38 @@ def test_statistics_sharing_highlights_what_the_norm_pools(norm, cells):
     rows, columns = cells
     assert len({i for i, _ in highlighted}) == rows
     assert len({j for _, j in highlighted}) == columns
+
+
+@pytest.mark.parametrize("builder, limits", [
+    (plots.gradient_heatmap, plots.style.GRADIENT_RANGE),
+    (plots.update_ratio_heatmap, plots.style.UPDATE_RATIO_RANGE)])
+def test_heatmap_colour_ranges_are_fixed_and_exact_zeros_have_their_own_colour(runs, builder,
+                                                                               limits):
+    tame, wild = runs["batch"].gradients, runs["none"].gradients.copy()
+    wild.loc[wild.index[0], ["weight_grad_norm", "update_ratio"]] = 0.0  # a vanished gradient
+    for fig in (builder(tame), builder(wild)):  # the same scale whatever the run's values
+        heatmap, zeros, legend = fig.data
+        assert (heatmap.zmin, heatmap.zmax) == limits
+        assert heatmap.colorbar.ticktext[0].startswith("≤")  # the range's ends in the legend
+        assert zeros.colorscale[0][1] == plots.style.ZERO_COLOR and not zeros.showscale
+        assert legend.name == "exactly 0" and legend.marker.color == plots.style.ZERO_COLOR
+    zero_cells = [v for row in builder(wild).data[1].z for v in row if v == v]  # not NaN
+    assert zero_cells == [1.0]  # exactly the one zero cell is drawn in the zero colour
+    assert math.isnan(builder(wild).data[0].z[0][0])  # and not on the scale (blank, black)
+
+
+def test_an_earlier_run_is_drawn_faded_in_its_norms_colour_under_this_one(runs):
+    fig = plots.loss_curves(tagged(runs, "metrics")[lambda f: f["norm"] == "batch"],
+                            earlier=(("previous: No norm", runs["none"].metrics.assign(
+                                norm="none")),))
+    earlier, *now = fig.data
+    assert earlier.name == "previous: No norm" and earlier.opacity < 1
+    assert earlier.line.color == plots.norm_color("none") and earlier.line.dash == "dash"
+    assert {trace.line.color for trace in now} == {plots.norm_color("batch")}
+
+
+def test_the_ridgeline_x_range_fits_the_recorded_values(runs):
+    histograms = runs["batch"].histograms
+    fig = plots.ridgeline(histograms, int(histograms["step"].max()), "batch")
+    filled = histograms[(histograms["point"] == "post_norm") & (histograms["count"] > 0)]
+    assert list(fig.layout.xaxis.range) == [filled["bin_left"].min(), filled["bin_right"].max()]

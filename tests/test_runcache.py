@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import settle
 from streamlit.testing.v1 import AppTest
 
 import appkit
@@ -116,7 +117,7 @@ def test_a_crafted_pickle_is_not_run_when_the_app_replays_its_config(tmp_path, m
             at.query_params[name] = value
         at.run()
         at.switch_page("pages/live_lab.py").run()
-        at.button(key="train").click().run()
+        settle(at.button(key="train").click().run())
         assert not at.exception
         assert not at.session_state["live_replayed"]  # trained, not replayed
         assert not marker.exists()
@@ -224,7 +225,7 @@ def test_the_app_trains_with_a_read_only_cache_folder(read_only_folder, monkeypa
         at.query_params["steps"], at.query_params["seed"] = "20", "78"
         at.run()
         at.switch_page("pages/live_lab.py").run()
-        at.button(key="train").click().run()
+        settle(at.button(key="train").click().run())
         assert not at.exception
         assert at.session_state[appkit.LIVE_RUN_KEY].status == "finished"
         assert len(cache_log()) == 1 and "cannot store" in cache_log()[0], cache_log()
@@ -255,7 +256,7 @@ def test_an_empty_cache_variable_turns_the_disk_cache_off_and_never_writes_home(
         at.query_params["steps"], at.query_params["seed"] = "20", "79"
         at.run()
         at.switch_page("pages/live_lab.py").run()
-        at.button(key="train").click().run()
+        settle(at.button(key="train").click().run())
         assert not at.exception
         assert appkit.run_store().disk is None
     finally:

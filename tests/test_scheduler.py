@@ -92,6 +92,18 @@ def test_pause_then_step_trains_one_snapshot_then_play_runs_to_the_end():
     assert job.run.status == "finished" and job.run.step == 5
 
 
+def test_pause_while_training_parks_the_job_after_the_snapshot_in_flight():
+    scheduler = Scheduler(workers=1, train=fake_stream([], slice_seconds=0.2, snapshots=50))
+    job = scheduler.submit(TrainConfig())
+    wait_until(lambda: job.run is not None)
+    scheduler.pause(job)
+    wait_until(lambda: job.state == "paused")
+    held = job.run.step
+    time.sleep(0.5)
+    assert job.state == "paused" and job.run.step == held  # no turns while paused
+    scheduler.cancel(job)
+
+
 def test_cancel_reaches_a_run_inside_its_slice():
     scheduler = Scheduler(workers=1, train=fake_stream([], slice_seconds=5.0))
     job = scheduler.submit(TrainConfig())

@@ -23,10 +23,9 @@ from normlab.plots.style import (
 # A viridis ramp (light to dark) for BN momentums; None, a cumulative average, stands apart.
 MOMENTUM_COLORS = {"0.001": "#b5de2b", "0.01": "#35b779", "0.1": "#26828e", "0.5": "#3e4989",
                    "1": "#440154", "None (cumulative)": "#CC3399"}
-IMPLEMENTATION_COLORS = {"normlab": "#56B4E9", "torch": "#7F3C8D", "naive": "#A5AA99",
-                         "torch.compile": "#F0E442"}
 IMPLEMENTATION_DASH = {"normlab": "solid", "torch": "dash", "naive": "dot",
                        "torch.compile": "dashdot"}
+IMPLEMENTATION_PATTERN = {"normlab": "", "torch": "/", "naive": ".", "torch.compile": "x"}
 IMPLEMENTATION_SYMBOL = {"normlab": "circle", "torch": "square", "naive": "diamond",
                          "torch.compile": "triangle-up"}
 TRUTH_COLOR = "#999999"  # the true value a running statistic should track
@@ -354,14 +353,23 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
 
 
 def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
-    """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper."""
-    traces = []
+    """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper.
+
+    Every bar is RMS norm's colour, as everywhere; the implementation is the bar's hatching
+    (as it is the line style in speed_times). Labels sit inside the bars, clear of the 1× line.
+    """
+    traces, color = [], norm_color("rms")
     for implementation in dict.fromkeys(ratios["implementation"]):
         rows = ratios[ratios["implementation"] == implementation]
-        color = IMPLEMENTATION_COLORS.get(implementation, "#555555")
         traces.append({"type": "bar", "x": rows["size"].to_numpy(), "y": rows["ratio"].to_numpy(),
-                       "name": implementation, "marker": {"color": color},
-                       "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "outside"})
+                       "name": implementation,
+                       "marker": {"color": style.rgba(color, 0.55), "line": {"color": color,
+                                                                              "width": 1.5},
+                                  "pattern": {"shape": IMPLEMENTATION_PATTERN.get(implementation,
+                                                                                  ""),
+                                              "fgcolor": color, "solidity": 0.3}},
+                       "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "inside",
+                       "insidetextanchor": "middle", "textfont": {"color": "#000000"}})
     top = float(ratios["ratio"].max()) if len(ratios) else 1.0
     return style.figure(traces, style.layout(
         "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)",

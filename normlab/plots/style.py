@@ -21,6 +21,15 @@ PRE_NORM_COLOR = "#56B4E9"  # sky blue: the norm's input in pre/post overlays
 # ColorBrewer RdBu, low values blue: spelled out because figures skip plotly's name lookup.
 BLUE_WHITE_RED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
                   [1.0, "#b2182b"]]
+# Viridis from its blue on: its darkest quarter would read as black, the colour of exact zeros.
+GRADIENT_SCALE = [[0.0, "#3b528b"], [0.33, "#21918c"], [0.67, "#5ec962"], [1.0, "#fde725"]]
+ZERO_COLOR = "#000000"  # an exactly-zero gradient or update: not a small value, none at all
+# Fixed colour ranges (log10), the same for every run and page, so that BatchNorm's one decade
+# of gradient norms does not look as dramatic as no norm's ten. Values outside take the end
+# colour, and the colour bar says so.
+GRADIENT_RANGE = (-8.0, 1.0)  # log10 ||dW||: 1e-8 (vanished) to 10 (exploding)
+UPDATE_RATIO_RANGE = (-6.0, 0.0)  # log10 ||dW||/||W||, centred on the 1e-3 rule of thumb
+SPREAD_RANGE = (-2.0, 2.0)  # log10 of a layer's std: 1 (white) is what a norm aims for
 
 AXIS_TITLES = {
     "step": "step (optimizer updates)",
@@ -34,6 +43,18 @@ AXIS_TITLES = {
 }
 POINT_LABELS = {"pre_norm": "norm input", "post_norm": "norm output",
                 "activation": "activation output"}
+
+
+def log_colorbar(title: str, low: float, high: float, step: int = 2) -> dict:
+    """A colour bar for log10 values on a fixed range: ticks as powers of ten, the ends marked
+    "or less" / "or more" (values beyond them are drawn in the end colours)."""
+    ticks = list(range(int(low), int(high) + 1, step))
+    if ticks[-1] != high:
+        ticks.append(int(high))
+    text = [f"10<sup>{t}</sup>" for t in ticks]
+    text[0], text[-1] = f"≤{text[0]}", f"≥{text[-1]}"
+    return {"title": {"text": title, "side": "right"}, "tickvals": ticks, "ticktext": text,
+            "thickness": 12, "len": 0.9}
 
 
 def norm_color(norm: str) -> str:

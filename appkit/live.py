@@ -1,0 +1,147 @@
+"""The live lab's run: a Job on the server's Scheduler held in st.session_state, the buttons'
+callbacks (Train, Pause, Step, Reset, Stop, Pin) and the runs drawn faded under it.
+
+Training happens on the scheduler's thread, never in a script run, so the page's fragment can
+redraw while it trains and a button click never waits on a step. What the page draws is
+`look()`: the latest snapshot as a detached copy, saved under LIVE_RUN_KEY for the inspector.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from appkit.runs import LIVE_RUN_KEY, run_store
+from appkit.scheduler import Full
+from appkit.url import URL_FIELDS
+from normlab.config import ConfigError, TrainConfig
+from normlab.engine import Run
+from normlab.plots import norm_label
+
+JOB_KEY = "live_job"
+PREVIOUS_KEY = "live_previous"  # the run shown before the current one started
+PINNED_KEY = "live_pinned"  # a run the student pinned: drawn until unpinned
+NOTICE_KEY = "live_notice"  # why a Train did not start (the server is full)
+ERROR_KEY = "live_error"  # why these settings cannot train (a ConfigError's message)
+ACTIVE = ("waiting", "training")
+EMPTY_METRICS = pd.DataFrame(columns=["step", "train_loss", "val_loss", "val_accuracy"])
+
+
+def _scheduler():
+    import appkit  # appkit.scheduler() is the server's one Scheduler
+
+    return appkit.scheduler()
+
+
+def job():
+    return st.session_state.get(JOB_KEY)
+
+
+def error() -> str | None:
+    """Why the last Train could not start or train (a ConfigError's message), or None."""
+    current = job()
+    return current.error if current is not None and current.error else \
+        st.session_state.get(ERROR_KEY)
+
+
+def state() -> str:
+    """"idle" (no job), or the job's state: waiting, training, paused, done."""
+    current = job()
+    return "idle" if current is None else current.state
+
+
+def look() -> Run | None:
+    """The run to draw: the job's latest snapshot (also the scheduler's heartbeat), or the
+    session's last run when no job is running."""
+    current = job()
+    if current is None:
+        return st.session_state.get(LIVE_RUN_KEY)
+    run = _scheduler().look(current)  # None: reset, or queued, before its first snapshot
+    if run is not None:
+        st.session_state[LIVE_RUN_KEY] = run
+    return run
+
+
+def start(cfg: TrainConfig, snapshots: int | None = None) -> None:
+    """A new run of `cfg` (replayed at once if the server has it and it is to run to the end);
+    the run on screen becomes the faded "previous" one."""
+    scheduler, current = _scheduler(), job()
+    if current is not None and current.state != "done":
+        scheduler.cancel(current)
+    shown = st.session_state.get(LIVE_RUN_KEY)
+    if shown is not None and len(shown.metrics) > 1:
+        st.session_state[PREVIOUS_KEY] = shown
+    st.session_state.pop(NOTICE_KEY, None)
+    st.session_state.pop(ERROR_KEY, None)
+    st.session_state["live_replayed"] = False
+    if snapshots is None and (run := run_store().get(cfg)) is not None:
+        st.session_state[JOB_KEY] = None
+        st.session_state[LIVE_RUN_KEY] = run
+        st.session_state["live_replayed"] = True
+        return
+    try:
+        st.session_state[JOB_KEY] = scheduler.submit(cfg, record=True, snapshots=snapshots)
+    except Full as full:
+        st.session_state[JOB_KEY] = None
+        st.session_state[NOTICE_KEY] = str(full)
+    except ConfigError as error:  # e.g. batch norm with batch size 1: refused in words
+        st.session_state[JOB_KEY] = None
+        st.session_state[ERROR_KEY] = str(error)
+
+
+def train(cfg: TrainConfig) -> None:
+    """Train: resume a paused run of these settings, else start one."""
+    current = job()
+    if current is not None and current.state == "paused" and current.config == cfg:
+        _scheduler().play(current)
+    else:
+        start(cfg)
+
+
+def pause() -> None:
+    if (current := job()) is not None and current.state in ACTIVE:
+        _scheduler().pause(current)
+
+
+def step(cfg: TrainConfig) -> None:
+    """One snapshot more of a paused run, or the first snapshot of a new one."""
+    current = job()
+    if current is not None and current.state == "paused" and current.config == cfg:
+        _scheduler().play(current, 1)
+    else:
+        start(cfg, snapshots=1)
+
+
+def reset(cfg: TrainConfig) -> None:
+    """Back to step 0, paused: the same seed gives the same initial weights."""
+    start(cfg, snapshots=0)
+
+
+def stop() -> None:
+    """End the run within a layer's time; what it trained stays on screen ("stopped")."""
+    if (current := job()) is not None and current.state != "done":
+        _scheduler().cancel(current)
+
+
+def toggle_pin() -> None:
+    if st.session_state.get(PINNED_KEY) is not None:
+        st.session_state[PINNED_KEY] = None
+    elif (run := st.session_state.get(LIVE_RUN_KEY)) is not None:
+        st.session_state[PINNED_KEY] = run
+
+
+def label(run: Run, now: TrainConfig, prefix: str) -> str:
+    """'previous: No norm, depth 20': the norm and what differs from the run on screen."""
+    changed = [f"{field} {getattr(run.config, field)}" for field in URL_FIELDS
+               if field != "norm" and getattr(run.config, field) != getattr(now, field)]
+    return ", ".join([f"{prefix}: {norm_label(run.config.norm)}", *changed[:2]])
+
+
+def earlier(now: Run) -> tuple[tuple[str, pd.DataFrame], ...]:
+    """The pinned and the previous run, for the faded lines (not the run on screen itself)."""
+    drawn = []
+    for key, prefix in ((PINNED_KEY, "pinned"), (PREVIOUS_KEY, "previous")):
+        run = st.session_state.get(key)
+        if run is not None and run is not now and all(run is not r for _, r, _ in drawn):
+            drawn.append((label(run, now.config, prefix), run, key))
+    return tuple((name, run.metrics.assign(norm=run.config.norm)) for name, run, _ in drawn)
