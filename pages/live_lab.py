@@ -135,15 +135,18 @@ if st.session_state.get("live_replayed"):
                "Change the seed to train a fresh one.")
 with st.expander("What am I looking at?"):
     st.markdown(
-        "A real network learns the sidebar's task while you watch. **Loss** (dotted: the "
+        "A real network trains on the server while your browser shows it, live, learning the "
+        "sidebar's task. **Loss** (dotted: the "
         "batches it trained on; solid: held-out data): a flat line at ln(classes), 2.3 nats "
         "for the 10 digits, means it is only guessing. **Spread**: one row per layer, the "
         "standard deviation of the values leaving the norm; white is 1, red wider, blue "
         "narrower, black collapsed to 0. **Gradients**: bright rows get large gradients; a "
         "ramp from top to bottom means they explode or vanish with depth. **Update ratio**: "
-        "how much a step changes a layer's weights; around 10⁻³ (white) is healthy. The colour "
-        "ranges are fixed, the same for every run and page. Faded dashed lines are the "
-        "previous run and the pinned one.")
+        "how much a step changes a layer's weights; around 10⁻³ (white) is healthy by a common "
+        "rule of thumb (Karpathy, makemore part 3), not a law. The colour ranges are "
+        "fixed, the same for every run and page. Faded dashed lines are the previous run and "
+        "the pinned one.")
+    st.caption(appkit.WHY_BN_HELPS_CAVEAT)
 if run is not None and not running:
     appkit.downloads(run, plots.loss_curves(appkit.tagged(run.metrics, run.config.norm)),
                      name="live")

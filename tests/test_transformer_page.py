@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from apptest_helpers import figures, texts
+from apptest_helpers import figures, settle, texts
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -50,10 +50,11 @@ def test_the_lab_pages_open_on_a_transformer_link():
 def test_live_lab_trains_a_transformer():
     at = open_page("pages/live_lab.py", model="transformer", dataset="reverse", norm="layer",
                    depth=2, steps=20)
-    at.button(key="train").click().run()
+    settle(at.button(key="train").click().run())
     assert not at.exception, at.exception
-    assert "Finished 20 steps" in texts(at.success)
-    assert "Each panel is one layer" in texts(at.caption)  # the per-block charts were drawn
+    assert "Finished 20 steps" in texts(at.success) + texts(at.warning)
+    spread = next(fig for title, fig in figures(at).items() if title.startswith("Spread"))
+    assert len(spread["data"][0]["y"]) == 2  # one row per block: the per-block charts were drawn
 
 
 def test_choosing_the_transformer_in_the_sidebar_picks_a_sequence_task_and_a_token_norm():
