@@ -6,13 +6,14 @@ names re-exported here; each lives in one module of this package:
     limits   the cost estimate, the per-run budget and the server's caps (pure)
     sidebar  page_setup, widget state across pages, the shared sidebar, go_to
     runs     the in-memory run store over the disk run cache, the scheduler, get_or_train,
-             train_live, last_run, cached_run
+             last_run, cached_run
     scheduler the server's workers: every run trains in turns, off the script threads
     sweeps   the lessons' experiments, cached for every session, with progress and Stop
     show     chart, downloads, outcome boxes, describe_change, tagged
 
 A page calls `page_setup(__file__)` first, `sidebar()` for the experiment's TrainConfig,
-`train_live` or `get_or_train` for a Run, and the plot builders in normlab.plots for figures.
+`appkit.live` (the live lab's job) or `get_or_train` for a Run, and the plot builders in
+normlab.plots for figures.
 The limits below are copies: to change one in a test, patch `appkit.limits`, which the code
 reads at call time.
 """
@@ -46,7 +47,6 @@ from appkit.runs import (
     last_run,
     run_store,
     scheduler,
-    train_live,
     warm_up,
 )
 from appkit.show import chart, describe_change, downloads, show_outcome, tagged
@@ -76,6 +76,6 @@ __all__ = [
     "describe_change", "downloads", "estimated_seconds", "experiment",
     "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",
     "page_for_lesson", "page_title", "page_setup", "run_store", "set_config", "show_outcome",
-    "show_url_notes", "sidebar", "sweep", "tagged", "train_live", "scheduler",
+    "show_url_notes", "sidebar", "sweep", "tagged", "scheduler",
     "warm_up", "with_cadence", "within_budget",
 ]

@@ -1,6 +1,6 @@
 """Runs for the pages: the server's in-memory run store over the disk run cache, the scheduler
 that trains every session's runs in turns (appkit.scheduler), and the calls pages make
-(get_or_train, train_live, last_run, cached_run).
+(get_or_train, last_run, cached_run; the live lab's job is appkit.live).
 
 Two layers keep finished runs, and their names say which: `RunStore` lives in memory, is shared
 by every session and forgets the least recently used; `normlab.runcache.RunCache` lives on disk,
@@ -26,7 +26,7 @@ from normlab.engine import Run
 from normlab.plots import norm_label
 from normlab.runcache import RunCache, default_cache
 
-# The session_state key of the session's live run: train_live writes it, last_run reads it
+# The session_state key of the session's live run: appkit.live writes it, last_run reads it
 # back (the live lab, and the inspector, which steps through it).
 LIVE_RUN_KEY = "live_run"
 
@@ -105,8 +105,7 @@ def warm_up() -> bool:
 
 
 def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = None,
-                 notice=None, clean: bool = False, job_box: dict | None = None
-                 ) -> tuple[Run, bool]:
+                 notice=None, clean: bool = False) -> tuple[Run, bool]:
     """The run for `cfg`: replayed from the shared store, else trained by the server's
     scheduler, in turns with every other session's runs (see appkit.scheduler).
 
@@ -115,8 +114,7 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
     ahead. A rerun, a Stop or a closed tab ends the wait at the next Streamlit call (one comes
     at least every quarter second) and the run within one layer's time. clean=True replays only
     runs trained with this scheduler's clean wall times. Raises ConfigError (also when the
-    server holds as many runs as it may: scheduler.Full). `job_box["job"]` gets the job: a
-    plain dict in session state, where a rerun finds how a stopped run ended (see last_run).
+    server holds as many runs as it may: scheduler.Full).
     """
     store = run_store()
     if (run := store.get(cfg, clean=clean)) is not None:
@@ -124,8 +122,6 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
     notice = notice if notice is not None else st.empty()
     server = scheduler()
     job = server.submit(cfg)
-    if job_box is not None:
-        job_box["job"] = job
     shown, said, last_call = None, None, 0.0
     try:
         while True:
@@ -153,55 +149,12 @@ def get_or_train(cfg: TrainConfig, on_snapshot: Callable[[Run], None] | None = N
     return job.run, False
 
 
-def train_live(cfg: TrainConfig, draw: Callable[[Run], None], notice=None,
-               key: str = LIVE_RUN_KEY) -> Run | None:
-    """Train `cfg` (or replay it), calling draw(run) up to limits.REDRAWS_PER_SECOND times a second.
-
-    The growing run is saved in st.session_state[key] after every snapshot, so a Stop, a changed
-    control or a page switch leaves what was trained so far on screen. A ConfigError is shown as
-    an st.error and returns None. One run at a time per session: a new one waits for the old.
-    """
-    notice = notice if notice is not None else st.empty()
-    lock = st.session_state.setdefault("_training_lock", threading.Lock())
-    while not lock.acquire(timeout=0.05):  # the previous run stops at its next snapshot
-        notice.info("Stopping the previous run…")
-    started, last_draw, draws = time.perf_counter(), 0.0, []
-    job_box = st.session_state.setdefault(f"_{key}_job", {})
-    job_box.clear()
-
-    def on_snapshot(run: Run) -> None:
-        nonlocal last_draw
-        st.session_state[key] = run
-        now = time.perf_counter()
-        if now - last_draw >= 1 / limits.REDRAWS_PER_SECOND:
-            last_draw = now
-            draw(run)
-            draws.append(time.perf_counter() - started)
-            st.session_state["live_draws"] = draws
-
-    try:
-        run, replayed = get_or_train(cfg, on_snapshot, notice, job_box=job_box)
-    except ConfigError as error:
-        notice.error(f"This configuration cannot train: {error}", icon=":material/block:")
-        return None
-    finally:
-        lock.release()
-    st.session_state[key] = run
-    st.session_state["live_draws"] = draws
-    st.session_state["live_replayed"] = replayed
-    draw(run)
-    return run
-
-
 def last_run(key: str = LIVE_RUN_KEY) -> Run | None:
     """The session's last live run, once a training this session just interrupted has wound down
     (a rerun can start while the old script run is still closing its generator)."""
     lock = st.session_state.get("_training_lock")
     if lock is not None and lock.acquire(timeout=3.0):
         lock.release()
-    job = st.session_state.get(f"_{key}_job", {}).get("job")
-    if job is not None and job.done and job.run is not None:
-        return job.run  # how it ended: the snapshots drawn were copies taken while it ran
     return st.session_state.get(key)
 
 

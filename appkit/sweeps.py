@@ -67,7 +67,7 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
     the sweep in flight notices at its next progress report (between two runs), returns what it
     finished and re-raises the rerun, so the page then shows those runs, with a note that it was
     stopped, until the arguments change or "Run again" is pressed. A partial result is never
-    cached. One training per session (shared with train_live); a sweep not yet cached waits for
+    cached. One training per session; a sweep not yet cached waits for
     one of the server's training slots.
     """
     partials = st.session_state.setdefault("_partial_sweeps", {})  # a plain dict: see below
