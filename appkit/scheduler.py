@@ -162,9 +162,9 @@ class Scheduler:
         with self._cond:
             if borrowed:
                 self._borrowed -= 1
-                self._cond.notify_all()
             elif ticket in self._borrowers:
                 self._borrowers.remove(ticket)
+            self._cond.notify_all()  # either way a worker may take the next turn now
 
     # --- the workers -------------------------------------------------------------------------
     def _schedule(self, job: Job) -> None:  # holding the lock

@@ -199,3 +199,16 @@ def test_a_stop_ends_a_real_run_inside_a_step_that_takes_seconds():
     wait_until(lambda: job.done, timeout=30)
     assert time.monotonic() - asked < 2.0
     assert job.run.status == "stopped" and job.run.step == 0
+
+
+def test_a_sweep_that_leaves_the_line_without_a_core_lets_the_runs_go_at_once():
+    log = []
+    scheduler = Scheduler(workers=1, train=fake_stream(log))
+    ticket = scheduler.line_up()  # a sweep in line: the one core is kept for it
+    job = scheduler.submit(TrainConfig())
+    time.sleep(0.1)
+    assert job.state == "waiting"
+    left = time.monotonic()
+    scheduler.give_back(ticket, borrowed=False)  # its page was stopped before it got a core
+    wait_until(lambda: job.state != "waiting", timeout=5.0)
+    assert time.monotonic() - left < 0.5  # not at the workers' next one-second check
