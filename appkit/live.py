@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from appkit.runs import LIVE_RUN_KEY, run_store
+from appkit.runs import scheduler as _scheduler  # the server's one Scheduler
 from appkit.scheduler import Full
 from appkit.url import URL_FIELDS
 from normlab.config import ConfigError, TrainConfig
@@ -25,12 +26,6 @@ NOTICE_KEY = "live_notice"  # why a Train did not start (the server is full)
 ERROR_KEY = "live_error"  # why these settings cannot train (a ConfigError's message)
 ACTIVE = ("waiting", "training")
 EMPTY_METRICS = pd.DataFrame(columns=["step", "train_loss", "val_loss", "val_accuracy"])
-
-
-def _scheduler():
-    import appkit  # appkit.scheduler() is the server's one Scheduler
-
-    return appkit.scheduler()
 
 
 def job():
