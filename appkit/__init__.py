@@ -49,7 +49,15 @@ from appkit.runs import (
     scheduler,
     warm_up,
 )
-from appkit.show import chart, describe_change, downloads, show_outcome, tagged
+from appkit.show import (
+    chart,
+    csv_download,
+    describe_change,
+    downloads,
+    keep_for_export,
+    show_outcome,
+    tagged,
+)
 from appkit.sidebar import (
     PRESETS,
     current_config,
@@ -57,24 +65,34 @@ from appkit.sidebar import (
     go_to,
     init_session,
     keep_widget_state,
+    opened_by_link,
+    page_settings,
     page_setup,
     set_config,
     show_url_notes,
     sidebar,
 )
 from appkit.sweeps import _experiment, _Interrupted, experiment, sweep
-from appkit.url import CHOICES, INTEGER_FIELDS, URL_FIELDS, config_from_query, config_to_query
+from appkit.url import (
+    CHOICES,
+    INTEGER_FIELDS,
+    URL_FIELDS,
+    Control,
+    config_from_query,
+    config_to_query,
+)
 from normlab.defaults import DEFAULT_CONFIG, with_cadence  # as pages and tests have used them
 
 __all__ = [
-    "BUDGET_SECONDS", "CHOICES", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
+    "BUDGET_SECONDS", "CHOICES", "Control", "DEFAULT_CONFIG", "HARD_LIMIT_SECONDS", "HOME",
     "INTEGER_FIELDS", "LIVE_RUN_KEY", "MAX_CONCURRENT_TRAININGS", "PAGES", "PRESETS",
     "REDRAWS_PER_SECOND", "SECTIONS", "STORE_CAPACITY", "URL_FIELDS", "Page", "RunStore",
     "WHY_BN_HELPS_ANCHOR", "WHY_BN_HELPS_CAVEAT",
     "_Interrupted", "_experiment", "active_trainings", "cached_run", "chart",
-    "config_from_query", "config_to_query", "current_config", "default",
+    "config_from_query", "config_to_query", "csv_download", "current_config", "default",
     "describe_change", "downloads", "estimated_seconds", "experiment",
-    "find_page", "get_or_train", "go_to", "init_session", "keep_widget_state", "last_run",
+    "find_page", "get_or_train", "go_to", "init_session", "keep_for_export",
+    "keep_widget_state", "last_run", "opened_by_link", "page_settings",
     "page_for_lesson", "page_title", "page_setup", "run_store", "set_config", "show_outcome",
     "show_url_notes", "sidebar", "sweep", "tagged", "scheduler",
     "warm_up", "with_cadence", "within_budget",

@@ -1,12 +1,17 @@
-"""Showing a run: a chart with its caption, CSV and HTML downloads, how a run ended in words,
-what changed between two configs, and a frame tagged with its norm for the multi-norm plots.
+"""Showing a run: a chart with its caption, CSV and HTML downloads (each CSV row carries the
+page's settings; the page's HTML holds every chart it drew), how a run ended in words, what
+changed between two configs, and a frame tagged with its norm for the multi-norm plots.
 """
 
 from __future__ import annotations
 
+import html
+import json
+
 import pandas as pd
 import streamlit as st
 
+from appkit.sidebar import page_settings
 from appkit.url import URL_FIELDS
 from normlab.config import TrainConfig
 from normlab.engine import Run
@@ -62,6 +67,50 @@ def chart(where, fig, key: str | None = None, caption: str | None = None) -> Non
     box.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
     if caption:
         box.caption(caption)
+    keep_for_export(fig, key, caption)
+
+
+def keep_for_export(fig, key: str | None = None, caption: str | None = None) -> None:
+    """Add `fig` to this script run's charts, which the sidebar's "charts.html" download holds
+    (the button appears with the first chart; a redraw under the same key replaces it)."""
+    export = st.session_state.get("_export")
+    if export is None:
+        return  # a page that did not call page_setup (a test's bare script)
+    if not export["figures"]:
+        export["slot"].download_button(
+            "This page's charts (HTML)", data=lambda export=export:
+            page_html(export["figures"].values(), export["settings"]), file_name=f"normlab-"
+            f"{(st.session_state.get('_page') or 'page').removesuffix('.py')}-charts.html",
+            mime="text/html", on_click="ignore", key="_export_html",
+            icon=":material/download:", help="Every chart on this page, interactive and "
+            "offline, with the settings that made them.")
+    export["settings"] = page_settings()
+    export["figures"][key or f"chart-{len(export['figures'])}"] = (fig, caption)
+
+
+def page_html(figures, settings: dict) -> str:
+    """One standalone HTML file: the page's settings, then each chart (plotly.js once) with its
+    caption."""
+    parts = []
+    for i, (fig, caption) in enumerate(figures):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+        if caption:
+            parts.append(f"<p>{html.escape(caption)}</p>")
+    title = html.escape(f"normlab: {settings.get('page')}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><pre>{html.escape(json.dumps(settings, indent=1))}</pre>"
+            + "".join(parts) + "</body></html>")
+
+
+def csv_download(where, label: str, frame, file_name: str, key: str) -> None:
+    """A CSV download of `frame` (or of what a callable returns, made on click) with the page's
+    settings in a column."""
+    make = frame if callable(frame) else (lambda: frame)
+    settings = json.dumps(page_settings(), default=str)
+    where.download_button(label, data=lambda: make().assign(settings=settings).to_csv(
+        index=False), file_name=file_name, mime="text/csv", on_click="ignore", key=key,
+        icon=":material/download:", help="Each row's last column holds the settings that "
+        "made it, as JSON.")
 
 
 def downloads(run: Run, fig=None, name: str = "normlab") -> None:
@@ -70,10 +119,8 @@ def downloads(run: Run, fig=None, name: str = "normlab") -> None:
               "histograms": lambda: run.histograms, "gradients": lambda: run.gradients}
     columns = st.columns(len(frames) + (fig is not None))
     for column, (table, frame) in zip(columns, frames.items()):
-        column.download_button(f"{table}.csv", data=lambda f=frame: f().to_csv(index=False),
-                               file_name=f"{name}-{table}.csv", mime="text/csv",
-                               on_click="ignore", key=f"download_{name}_{table}",
-                               icon=":material/download:")
+        csv_download(column, f"{table}.csv", frame, f"{name}-{table}.csv",
+                     key=f"download_{name}_{table}")
     if fig is not None:
         columns[-1].download_button(
             "figure.html", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 
 import streamlit as st
 
 from appkit import limits
 from appkit.limits import estimated_seconds, within_budget
 from appkit.runs import active_trainings
-from appkit.url import CHOICES, URL_FIELDS, config_from_query, config_to_query
+from appkit.url import (
+    CHOICES,
+    URL_FIELDS,
+    Control,
+    check_names,
+    config_from_query,
+    config_to_query,
+    controls_from_query,
+    controls_to_query,
+)
 from normlab.config import LIMITS, TrainConfig
 from normlab.defaults import (
     DEFAULT_CONFIG,
@@ -42,9 +52,14 @@ def keep_widget_state() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def page_setup(page_file: str) -> None:
+def page_setup(page_file: str, controls: Mapping[str, Control] | None = None) -> None:
     """The first call of every page: keep widget values across pages, take a shared link's
     settings on a session's first run, and list what the link asked for that could not be used.
+
+    `controls` names the page's own widgets that a link carries ({URL name: Control}): on the
+    session's first visit of the page they take the link's values (clamped, with notes), else
+    their defaults; from then on the URL follows them (see `write_url`). Their widgets are drawn
+    with `key=control.key` and no value/default/index of their own.
 
     A fresh server's first session that deep-links to a page runs that page without app.py
     (Streamlit falls back to the pages/ folder until st.navigation has run once): such a run is
@@ -55,7 +70,59 @@ def page_setup(page_file: str) -> None:
         st.switch_page("app.py", query_params=st.query_params.to_dict())
     keep_widget_state()
     init_session()
+    take_controls(page_file, controls or {})
     show_url_notes()
+
+
+def take_controls(page_file: str, controls: Mapping[str, Control]) -> None:
+    """Give the page's controls the link's values on its first visit, else their defaults, and
+    put them in the URL."""
+    page = os.path.basename(page_file)
+    check_names(controls)
+    st.session_state["_page"], st.session_state["_controls"] = page, dict(controls)
+    first_visit = f"_visited_{page}" not in st.session_state
+    st.session_state["_opened_by_link"], st.session_state["_experiment"] = False, None
+    st.session_state["_export"] = {"slot": st.sidebar.container(), "figures": {},
+                                   "settings": {}}  # appkit.show.keep_for_export fills it
+    if first_visit:
+        st.session_state[f"_visited_{page}"] = True
+        params = st.query_params.to_dict()
+        values, notes = controls_from_query(controls, params)
+        st.session_state.update(values)
+        st.session_state["url_notes"] = (st.session_state.get("url_notes") or []) + notes
+        st.session_state["_opened_by_link"] = bool(set(params) & {*controls, *URL_FIELDS})
+    for control in controls.values():
+        st.session_state.setdefault(control.key, control.default)
+    write_url({k: v for k, v in st.query_params.to_dict().items() if k not in controls})
+
+
+def opened_by_link() -> bool:
+    """Whether this script run is the page's first in a session opened from a link with its
+    settings: a page that waits for a button shows the link's result at once instead."""
+    return bool(st.session_state.get("_opened_by_link"))
+
+
+def page_settings() -> dict[str, object]:
+    """What this page shows depends on: its controls' values and, where it shows the sidebar,
+    the experiment; with the link that reopens it (for downloads)."""
+    controls = st.session_state.get("_controls") or {}
+    values = {name: st.session_state.get(c.key, c.default) for name, c in controls.items()}
+    values = {name: list(v) if isinstance(v, tuple) else v for name, v in values.items()}
+    cfg = st.session_state.get("_experiment")
+    experiment = {"experiment": dataclasses.asdict(cfg)} if cfg is not None else {}
+    query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
+    return {"page": st.session_state.get("_page"), **values, **experiment, "link": "?" + query}
+
+
+def write_url(base: Mapping[str, str]) -> None:
+    """Make the URL `base` plus the page's controls that are not at their default."""
+    controls = st.session_state.get("_controls") or {}
+    held = {name: value for name, value in st.query_params.to_dict().items() if name in controls}
+    wanted = dict(base) | {name: held[name] for name, control in controls.items()  # see fits
+                           if name in held and not control.fits(st.session_state.get(control.key))}
+    wanted |= controls_to_query(controls, st.session_state)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
 
 
 def set_config(cfg: TrainConfig) -> None:
@@ -168,9 +235,8 @@ def sidebar(norm: bool = True) -> TrainConfig:
                    f"{limits.MAX_CONCURRENT_TRAININGS} at once on this server "
                    f"({active_trainings()} training now). The address bar holds "
                    "these settings: share it to open this exact experiment.")
-    wanted = config_to_query(cfg)
-    if st.query_params.to_dict() != wanted:
-        st.query_params.from_dict(wanted)
+    write_url(config_to_query(cfg))
+    st.session_state["_experiment"] = cfg
     return cfg
 
 

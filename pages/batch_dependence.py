@@ -8,7 +8,13 @@ from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+NORMS_SHOWN = appkit.Control("bd_norms", ["batch", "layer", "rms", "group", "dyt"],
+                             choices=tuple(NORMS))
+BATCH = appkit.Control("bd_batch_size", 8, lo=2, hi=64)
+TRIALS = appkit.Control("bd_trials", 20, lo=2, hi=50)
+SEED = appkit.Control("bd_seed", 0, lo=0, hi=10_000)
+appkit.page_setup(__file__, controls={"norms": NORMS_SHOWN, "batch": BATCH, "trials": TRIALS,
+                                      "data_seed": SEED})
 st.title("Batch dependence")
 st.write(
     "In training mode, batch norm standardises each unit with statistics of the **whole batch**, "
@@ -22,12 +28,12 @@ st.write(
 )
 
 left, middle, right = st.columns([3, 1, 1])
-norms = left.multiselect("Norms", list(NORMS), default=["batch", "layer", "rms", "group", "dyt"],
-                         format_func=norm_label, key="bd_norms")
-batch_size = middle.slider("Batch size", 2, 64, 8, key="bd_batch_size",
+norms = left.multiselect("Norms", NORMS_SHOWN.choices, format_func=norm_label,
+                         key=NORMS_SHOWN.key)
+batch_size = middle.slider("Batch size", *BATCH.bounds, key=BATCH.key,
                            help="The example plus batch size − 1 random mates.")
-trials = right.slider("Batches tried", 2, 50, 20, key="bd_trials")
-seed = right.number_input("Seed", 0, 10_000, 0, key="bd_seed")
+trials = right.slider("Batches tried", *TRIALS.bounds, key=TRIALS.key)
+seed = right.number_input("Seed", *SEED.bounds, key=SEED.key)
 
 if not norms:
     st.info("Pick at least one norm.")

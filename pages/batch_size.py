@@ -8,7 +8,19 @@ from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+claim = claims.CLAIMS_BY_ID["bn_robust_to_batch_size"]
+DEFAULTS = dict(norms=("batch", "layer", "rms", "none"), batch_sizes=claim.defaults["batch_sizes"],
+                seeds=claims.DEFAULT_SEEDS, examples=2048, steps=256)
+CONTROLS = {
+    "norms": appkit.Control("bs_norms", list(DEFAULTS["norms"]), choices=tuple(NORMS)),
+    "sizes": appkit.Control("bs_sizes", list(DEFAULTS["batch_sizes"]),
+                            choices=(1, 2, 4, 8, 16, 32, 64, 128)),
+    "seeds": appkit.Control("bs_seeds", len(DEFAULTS["seeds"]), lo=2, hi=10),
+    "examples": appkit.Control("bs_examples", DEFAULTS["examples"],
+                               choices=(256, 512, 1024, 2048, 4096)),
+    "same_steps": appkit.Control("bs_steps", DEFAULTS["steps"], choices=(64, 128, 256, 512)),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Batch size")
 st.write(
     "Batch norm standardises each unit with the mean and variance of the current mini-batch. A "
@@ -22,24 +34,19 @@ st.write(
     "and, at the defaults, the same runs."
 )
 
-claim = claims.CLAIMS_BY_ID["bn_robust_to_batch_size"]
-DEFAULTS = dict(norms=("batch", "layer", "rms", "none"), batch_sizes=claim.defaults["batch_sizes"],
-                seeds=claims.DEFAULT_SEEDS, examples=2048, steps=256)
 with st.form("batch_size_form"):
     left, right = st.columns([3, 2])
-    norms = left.multiselect("Norms", list(NORMS), default=list(DEFAULTS["norms"]),
-                             format_func=norm_label, key="bs_norms")
-    batch_sizes = right.multiselect("Batch sizes", [1, 2, 4, 8, 16, 32, 64, 128],
-                                    default=list(DEFAULTS["batch_sizes"]), key="bs_sizes")
-    seeds = left.slider("Seeds per point", 2, 10, len(DEFAULTS["seeds"]), key="bs_seeds",
+    norms = left.multiselect("Norms", CONTROLS["norms"].choices, format_func=norm_label,
+                             key="bs_norms")
+    batch_sizes = right.multiselect("Batch sizes", CONTROLS["sizes"].choices, key="bs_sizes")
+    seeds = left.slider("Seeds per point", *CONTROLS["seeds"].bounds, key="bs_seeds",
                         help="The verdict's 95% interval comes from the seed-to-seed spread; "
                              "all seeds of a point train together as one batched model.")
     examples = right.select_slider("Same examples: training examples seen by every run",
-                                   [256, 512, 1024, 2048, 4096], value=DEFAULTS["examples"],
-                                   key="bs_examples",
+                                   CONTROLS["examples"].choices, key="bs_examples",
                                    help="steps = examples ÷ batch size, at the same learning rate")
-    steps = right.select_slider("Same steps: steps taken by every run", [64, 128, 256, 512],
-                                value=DEFAULTS["steps"], key="bs_steps")
+    steps = right.select_slider("Same steps: steps taken by every run",
+                                CONTROLS["same_steps"].choices, key="bs_steps")
     st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:",
                           key="bs_run")
 
@@ -85,9 +92,8 @@ if frame is not None and len(frame):
                    f"{rows['message'].iloc[0]}", icon=":material/block:")
     with st.expander("The numbers"):
         st.dataframe(frame.drop(columns=["message"]), hide_index=True, width="stretch")
-        st.download_button("batch_size_study.csv", data=frame.to_csv(index=False),
-                           file_name="normlab-batch-size.csv", mime="text/csv",
-                           on_click="ignore", icon=":material/download:")
+        appkit.csv_download(st, "batch_size_study.csv", frame, "normlab-batch-size.csv",
+                            key="bs_csv")
 
 st.subheader("Why batch size 1 is refused")
 st.write(

@@ -10,7 +10,15 @@ from normlab.plots import lessons as lp
 
 MOMENTUMS = {momentum_label(m): m for m in (0.001, 0.01, 0.1, 0.5, None)}
 
-appkit.page_setup(__file__)
+CONTROLS = {
+    "momentums": appkit.Control("te_momentums", ["0.01", "0.1", "0.5", "None (cumulative)"],
+                                choices=tuple(MOMENTUMS)),
+    "batch": appkit.Control("te_batch_size", 32, choices=(2, 4, 8, 16, 32, 64, 128)),
+    "run_steps": appkit.Control("te_steps", 300, lo=50, hi=1000),
+    "shift": appkit.Control("te_shift", 0.0, lo=-6.0, hi=6.0),
+    "drift": appkit.Control("te_drift", False),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Batch norm: train vs eval")
 st.write(
     "While training, batch norm uses each batch's own mean and variance; at evaluation there "
@@ -23,12 +31,12 @@ st.write(
 
 left, middle, right = st.columns([3, 2, 2])
 chosen = left.multiselect("BN momentum (weight of each new batch)", list(MOMENTUMS),
-                          default=["0.01", "0.1", "0.5", "None (cumulative)"], key="te_momentums",
+                          key="te_momentums",
                           help="torch's default is 0.1; None keeps a cumulative average.")
-batch_size = middle.select_slider("Batch size", [2, 4, 8, 16, 32, 64, 128], value=32,
-                                  key="te_batch_size")
-steps = middle.slider("Steps", 50, 1000, 300, step=50, key="te_steps")
-shift = right.slider("Shift of the true mean at the halfway step", -6.0, 6.0, 0.0, step=0.5,
+batch_size = middle.select_slider("Batch size", CONTROLS["batch"].choices, key="te_batch_size")
+steps = middle.slider("Steps", *CONTROLS["run_steps"].bounds, step=50, key="te_steps")
+shift = right.slider("Shift of the true mean at the halfway step", *CONTROLS["shift"].bounds,
+                     step=0.5,
                      key="te_shift", help="Like a data stream whose distribution changes.")
 drift = right.checkbox("Drift gradually instead", key="te_drift",
                       help="The mean moves linearly over the second half.")

@@ -12,7 +12,8 @@ from normlab.defaults import COMPARED_NORMS
 from normlab.lessons import convergence
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+NORMS_SHOWN = appkit.Control("keep_compare_norms", list(COMPARED_NORMS), choices=tuple(NORMS))
+appkit.page_setup(__file__, controls={"norms": NORMS_SHOWN})
 st.title("Compare norms")
 st.write(
     "Each norm trains the same network from the **same initial weights on the same batches** "
@@ -22,8 +23,7 @@ st.write(
 )
 
 cfg = appkit.sidebar(norm=False)
-appkit.default("keep_compare_norms", list(COMPARED_NORMS))  # `normlab precompute` trains these
-chosen = st.multiselect("Norms", list(NORMS), key="keep_compare_norms",
+chosen = st.multiselect("Norms", NORMS_SHOWN.choices, key=NORMS_SHOWN.key,  # precompute: defaults
                         format_func=plots.norm_label)
 configs = {norm: dataclasses.replace(cfg, norm=norm) for norm in chosen}
 store = appkit.run_store()
@@ -32,7 +32,10 @@ run_all = st.button("Train all", key="compare_train", type="primary", icon=":mat
                     help="Runs that this server already trained are replayed at once.")
 
 runs, problems = {}, []
-if (run_all or ready) and configs:
+if (run_all or ready or appkit.opened_by_link()) and configs:
+    if not (run_all or ready):
+        st.info(f"Opened from a link: training its {len(configs)} runs now (they are kept for "
+                "everyone, so the next visitor sees them at once).", icon=":material/link:")
     progress = st.progress(0.0)
     for i, (norm, norm_cfg) in enumerate(configs.items()):
         label = f"{plots.norm_label(norm)} ({i + 1} of {len(configs)})"
@@ -83,9 +86,8 @@ if runs:
                             "steps_run": "steps", "final_val_accuracy": "val accuracy (%)",
                             "final_val_loss": "val loss (nats)", "wall_time": "wall time (s)",
                             "num_params": "parameters"}), width="stretch")
-    st.download_button("metrics.csv (all norms)", data=lambda: metrics.to_csv(index=False),
-                       file_name="normlab-compare-metrics.csv", mime="text/csv",
-                       on_click="ignore", key="compare_csv", icon=":material/download:")
+    appkit.csv_download(st, "metrics.csv (all norms)", metrics, "normlab-compare-metrics.csv",
+                        key="compare_csv")
 
 st.header("Try this")
 st.markdown(

@@ -8,7 +8,14 @@ from normlab import plots
 from normlab.lessons import concepts
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+CONTROLS = {
+    "shown_norm": appkit.Control("keep_concepts_norm", "batch", choices=tuple(NORMS)),
+    "batch_seed": appkit.Control("keep_concepts_seed", 0, lo=0, hi=9999),
+    "gain": appkit.Control("keep_concepts_gain", 1.0, lo=-3.0, hi=3.0),
+    "shift": appkit.Control("keep_concepts_shift", 0.0, lo=-3.0, hi=3.0),
+    "batches": appkit.Control("keep_concepts_batches", 10, lo=1, hi=200),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Concepts")
 st.write(
     "Batch, layer and RMS norm differ in one thing: **which numbers they pool** to compute "
@@ -44,8 +51,7 @@ for tab, (_, math, code) in zip(st.tabs(titles), concepts_code.NORM_CODE):
         code_col.code(code, language="python", line_numbers=True, height=360)
 
 st.header("Who shares statistics with whom")
-appkit.default("keep_concepts_norm", "batch")
-norm = st.radio("Norm", list(NORMS), key="keep_concepts_norm", horizontal=True,
+norm = st.radio("Norm", CONTROLS["shown_norm"].choices, key="keep_concepts_norm", horizontal=True,
                 format_func=plots.norm_label)
 appkit.chart(st, plots.statistics_sharing(norm), key="sharing")
 st.caption("Coloured cells are pooled into one mean and variance. BatchNorm pools down a column "
@@ -55,8 +61,8 @@ st.caption("Coloured cells are pooled into one mean and variance. BatchNorm pool
 st.header("A worked example")
 st.write("A batch of 4 examples with 3 features on very different scales. Edit any number, "
          "or draw a new batch; the outputs below are computed by normlab's own norm layers.")
-appkit.default("keep_concepts_seed", 0)
-seed = st.number_input("Batch seed", 0, 9999, step=1, key="keep_concepts_seed")
+seed = st.number_input("Batch seed", *CONTROLS["batch_seed"].bounds, step=1,
+                       key="keep_concepts_seed")
 if st.session_state.get("concepts_batch_seed") != seed:  # a new seed draws a fresh batch
     st.session_state["concepts_batch"] = concepts.example_batch(seed)
     st.session_state["concepts_batch_seed"] = seed
@@ -65,13 +71,11 @@ batch = st.data_editor(st.session_state["concepts_batch"], key=f"concepts_editor
 st.session_state["concepts_batch"] = batch  # keeps your edits when you leave the page
 
 gain_col, shift_col, batches_col = st.columns(3)
-appkit.default("keep_concepts_gain", 1.0)
-appkit.default("keep_concepts_shift", 0.0)
-appkit.default("keep_concepts_batches", 10)
-gain = gain_col.slider("Gain γ (all features)", -3.0, 3.0, step=0.1, key="keep_concepts_gain")
-shift = shift_col.slider("Shift β (all features; RMSNorm has none)", -3.0, 3.0, step=0.1,
-                         key="keep_concepts_shift")
-batches_seen = batches_col.slider("Training batches before eval", 1, 200,
+gain = gain_col.slider("Gain γ (all features)", *CONTROLS["gain"].bounds, step=0.1,
+                       key="keep_concepts_gain")
+shift = shift_col.slider("Shift β (all features; RMSNorm has none)", *CONTROLS["shift"].bounds,
+                         step=0.1, key="keep_concepts_shift")
+batches_seen = batches_col.slider("Training batches before eval", *CONTROLS["batches"].bounds,
                                   key="keep_concepts_batches",
                                   help="BatchNorm's running averages (momentum 0.1) are updated "
                                        "once per training batch; eval mode uses them.")

@@ -9,7 +9,16 @@ from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+CONTROLS = {
+    "norms": appkit.Control("depth_norms", ["none", "batch", "layer", "rms"],
+                            choices=tuple(NORMS)),
+    "depths": appkit.Control("depth_depths", [2, 8, 16], choices=(1, 2, 4, 8, 16, 32)),
+    "gains": appkit.Control("depth_gains", [0.5, 1.0, 2.0], choices=(0.25, 0.5, 1.0, 2.0, 4.0)),
+    "run_steps": appkit.Control("depth_steps", 40, lo=10, hi=200),
+    "act": appkit.Control("depth_activation", "relu", choices=("relu", "tanh", "sigmoid",
+                                                               "gelu")),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Depth")
 st.write(
     "Every layer multiplies the signal by its weights. If the initial weights are a little too "
@@ -23,16 +32,15 @@ st.write(
 
 with st.form("depth_form"):
     left, middle, right = st.columns([2, 1, 1])
-    norms = left.multiselect("Norms", list(NORMS), default=["none", "batch", "layer", "rms"],
-                             format_func=norm_label, key="depth_norms")
-    depths = middle.multiselect("Depths (hidden layers)", [1, 2, 4, 8, 16, 32],
-                                default=[2, 8, 16], key="depth_depths")
-    gains = right.multiselect("Init gains", [0.25, 0.5, 1.0, 2.0, 4.0], default=[0.5, 1.0, 2.0],
-                              key="depth_gains", help="Multiplies every initial weight of the "
+    norms = left.multiselect("Norms", CONTROLS["norms"].choices, format_func=norm_label,
+                             key="depth_norms")
+    depths = middle.multiselect("Depths (hidden layers)", CONTROLS["depths"].choices,
+                                key="depth_depths")
+    gains = right.multiselect("Init gains", CONTROLS["gains"].choices, key="depth_gains", help="Multiplies every initial weight of the "
                               "(kaiming) init: 1 is the good one.")
-    steps = left.slider("Training steps per run", 10, 200, 40, step=10, key="depth_steps")
-    activation = middle.selectbox("Activation", ["relu", "tanh", "sigmoid", "gelu"],
-                                  key="depth_activation")
+    steps = left.slider("Training steps per run", *CONTROLS["run_steps"].bounds, step=10,
+                        key="depth_steps")
+    activation = middle.selectbox("Activation", CONTROLS["act"].choices, key="depth_activation")
     st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:",
                           key="depth_run")
 

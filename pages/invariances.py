@@ -7,7 +7,12 @@ from normlab.lessons import claims
 from normlab.plots import lessons as lp
 from normlab.plots import norm_label
 
-appkit.page_setup(__file__)
+SCALE = appkit.Control("inv_scale", 3.0, lo=0.1, hi=10.0)
+SHIFT = appkit.Control("inv_shift", 1.0, lo=0.0, hi=5.0)
+SEED = appkit.Control("inv_seed", 0, lo=0, hi=10_000)
+AFFINE = appkit.Control("inv_affine", False)
+appkit.page_setup(__file__, controls={"scale": SCALE, "shift": SHIFT, "data_seed": SEED,
+                                      "affine": AFFINE})
 st.title("Invariances")
 st.write(
     "Ba, Kiros & Hinton (2016, *Layer Normalization*, Table 1) list which changes to the "
@@ -20,13 +25,13 @@ st.write(
 )
 
 left, middle, right = st.columns(3)
-scale = left.slider("Rescale by", 0.1, 10.0, 3.0, step=0.1, key="inv_scale",
+scale = left.slider("Rescale by", *SCALE.bounds, step=0.1, key=SCALE.key,
                     help="Multiplies the weights or the inputs.")
-shift = middle.slider("Re-centre by (scale of the added vector)", 0.0, 5.0, 1.0, step=0.1,
-                      key="inv_shift", help="Adds one random vector to every row of W, or to "
+shift = middle.slider("Re-centre by (scale of the added vector)", *SHIFT.bounds, step=0.1,
+                      key=SHIFT.key, help="Adds one random vector to every row of W, or to "
                       "every example.")
-seed = right.number_input("Seed", 0, 10_000, 0, key="inv_seed")
-random_affine = right.checkbox("With random affine γ, β (as after training)", key="inv_affine",
+seed = right.number_input("Seed", *SEED.bounds, key=SEED.key)
+random_affine = right.checkbox("With random affine γ, β (as after training)", key=AFFINE.key,
                                help="y = γ·x̂ + β: γ and β act after the normalisation.")
 
 table = appkit.experiment("invariance_table", scale=scale, shift=shift, seed=int(seed),

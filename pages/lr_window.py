@@ -6,7 +6,17 @@ import appkit
 from normlab.lessons import lr_window
 from normlab.plots import beyond, norm_label
 
-appkit.page_setup(__file__)
+GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+CONTROLS = {
+    "norms": appkit.Control("lw_norms", list(lr_window.LR_NORMS),
+                            choices=tuple(lr_window.LR_NORMS)),
+    "lrs": appkit.Control("lw_range", (min(lr_window.LR_GRID), max(lr_window.LR_GRID)),
+                          choices=GRID),
+    "seeds": appkit.Control("lw_seeds", len(lr_window.LR_SEEDS), lo=2, hi=8),
+    "run_steps": appkit.Control("lw_steps", lr_window.LR_QUICK.steps, lo=50, hi=300),
+    "layers": appkit.Control("lw_depth", lr_window.LR_QUICK.depth, lo=1, hi=12),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("The learning-rate window")
 st.write(
     "Too small a learning rate and a network barely moves; too large and the loss blows up. "
@@ -17,18 +27,15 @@ st.write(
     "model), and the window is read off where every seed trained."
 )
 
-GRID = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 with st.form("lw_form"):
     left, middle, right = st.columns([2, 2, 1])
-    norms = left.multiselect("Norms", list(lr_window.LR_NORMS), default=list(lr_window.LR_NORMS),
-                             format_func=norm_label, key="lw_norms")
+    norms = left.multiselect("Norms", CONTROLS["norms"].choices, format_func=norm_label,
+                             key="lw_norms")
     low, high = middle.select_slider("Learning rates (log grid, half a decade apart)", GRID,
-                                     value=(min(lr_window.LR_GRID), max(lr_window.LR_GRID)),
                                      key="lw_range")
-    seeds = right.slider("Seeds", 2, 8, len(lr_window.LR_SEEDS), key="lw_seeds")
-    steps = left.slider("Training steps", 50, 300, lr_window.LR_QUICK.steps, step=50,
-                        key="lw_steps")
-    depth = middle.slider("Hidden layers", 1, 12, lr_window.LR_QUICK.depth, key="lw_depth")
+    seeds = right.slider("Seeds", *CONTROLS["seeds"].bounds, key="lw_seeds")
+    steps = left.slider("Training steps", *CONTROLS["run_steps"].bounds, step=50, key="lw_steps")
+    depth = middle.slider("Hidden layers", *CONTROLS["layers"].bounds, key="lw_depth")
     st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:",
                           key="lw_run")
 

@@ -36,7 +36,8 @@ def draw(name: str, frames: dict) -> None:
                      "flat where batch norm's rises?")
 
 
-appkit.page_setup(__file__)
+RUN = appkit.Control("presets_run", [], choices=tuple(presets.PRESETS))  # a link can run them
+appkit.page_setup(__file__, controls={"run": RUN})
 st.title("Paper presets")
 st.write(
     "Three figures from the papers behind the norms, each rerun in miniature with one click: "
@@ -53,8 +54,8 @@ for name, preset in presets.PRESETS.items():
         st.caption(f"Differs from the paper: {preset.differs}")
         if st.button("Run this miniature", key=f"preset_run_{name}", type="primary",
                      icon=":material/play_arrow:"):
-            st.session_state.setdefault("presets_run", set()).add(name)
-        if name in st.session_state.get("presets_run", set()):
+            st.session_state[RUN.key] = [*st.session_state[RUN.key], name]
+        if name in st.session_state[RUN.key]:
             frames = appkit.sweep("run_preset", key=f"preset_{name}",
                                   label="Training the miniature", name=name)
             if frames is not None and all(len(frame) for frame in frames.values()):

@@ -6,7 +6,15 @@ import appkit
 from normlab.lessons import why_bn
 from normlab.plots import beyond
 
-appkit.page_setup(__file__)
+CONTROLS = {
+    "rate": appkit.Control("wb_lr", why_bn.WHY_BN_QUICK.lr, choices=(0.01, 0.02, 0.05, 0.1, 0.2)),
+    "layers": appkit.Control("wb_depth", why_bn.WHY_BN_QUICK.depth, lo=2, hi=12),
+    "run_steps": appkit.Control("wb_steps", why_bn.WHY_BN_QUICK.steps, lo=50, hi=400),
+    "seeds": appkit.Control("wb_seeds", 5, lo=2, hi=8),
+    "noise_shift": appkit.Control("wb_shift", 1.0, lo=0.0, hi=3.0),
+    "noise_scale": appkit.Control("wb_scale", 3.0, lo=1.0, hi=5.0),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Why does batch norm help?")
 st.write(
     "Everyone agrees that batch norm helps; why is still argued. Santurkar et al. (2018, *How "
@@ -29,14 +37,15 @@ evidence.markdown(
 
 with st.form("wb_form"):
     left, middle, right = st.columns(3)
-    lr = left.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2],
-                            value=why_bn.WHY_BN_QUICK.lr, key="wb_lr")
-    depth = left.slider("Hidden layers", 2, 12, why_bn.WHY_BN_QUICK.depth, key="wb_depth")
-    steps = middle.slider("Training steps", 50, 400, why_bn.WHY_BN_QUICK.steps, step=50,
+    lr = left.select_slider("Learning rate", CONTROLS["rate"].choices, key="wb_lr")
+    depth = left.slider("Hidden layers", *CONTROLS["layers"].bounds, key="wb_depth")
+    steps = middle.slider("Training steps", *CONTROLS["run_steps"].bounds, step=50,
                           key="wb_steps")
-    seeds = middle.slider("Seeds", 2, 8, 5, key="wb_seeds")
-    shift = right.slider("Noise shift: μ ~ U(−a, a)", 0.0, 3.0, 1.0, step=0.5, key="wb_shift")
-    scale = right.slider("Noise scale: σ ~ U(1, b)", 1.0, 5.0, 3.0, step=0.5, key="wb_scale")
+    seeds = middle.slider("Seeds", *CONTROLS["seeds"].bounds, key="wb_seeds")
+    shift = right.slider("Noise shift: μ ~ U(−a, a)", *CONTROLS["noise_shift"].bounds, step=0.5,
+                         key="wb_shift")
+    scale = right.slider("Noise scale: σ ~ U(1, b)", *CONTROLS["noise_scale"].bounds, step=0.5,
+                         key="wb_scale")
     st.form_submit_button("Run", type="primary", icon=":material/play_arrow:", key="wb_run")
 
 result = appkit.sweep(
