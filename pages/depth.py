@@ -36,8 +36,9 @@ with st.form("depth_form"):
                              key="depth_norms")
     depths = middle.multiselect("Depths (hidden layers)", CONTROLS["depths"].choices,
                                 key="depth_depths")
-    gains = right.multiselect("Init gains", CONTROLS["gains"].choices, key="depth_gains", help="Multiplies every initial weight of the "
-                              "(kaiming) init: 1 is the good one.")
+    gains = right.multiselect("Init gains", CONTROLS["gains"].choices, key="depth_gains",
+                              help="Multiplies every initial weight of the (kaiming) init: 1 is "
+                              "the good one.")
     steps = left.slider("Training steps per run", *CONTROLS["run_steps"].bounds, step=10,
                         key="depth_steps")
     activation = middle.selectbox("Activation", CONTROLS["act"].choices, key="depth_activation")
