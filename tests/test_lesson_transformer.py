@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -69,9 +70,60 @@ def test_equal_time_gives_each_norm_the_layer_norm_seconds(race):
     equal_steps = runs[runs["budget"] == "equal steps"]
     equal_time = runs[runs["budget"] == "equal time"]
     assert equal_steps["steps_run"].eq(30).all()
-    seconds = equal_steps.loc[equal_steps["norm"] == "layer", "wall_time"].mean()
-    assert equal_time["wall_time"].between(seconds, seconds + 1.0).all()
-    assert set(race.intervals["metric"]) >= {"val_loss", "steps_run", "wall_time"}
+    seconds = equal_steps.loc[equal_steps["norm"] == "layer", "cpu_time"].mean()
+    assert equal_time["cpu_time"].between(seconds, seconds + 1.0).all()
+    assert set(race.intervals["metric"]) >= {"val_loss", "steps_run", "cpu_time"}
+
+
+def test_the_equal_time_clock_is_cpu_time_not_the_wall_clock(monkeypatch):
+    import normlab.lessons._common as common
+
+    wall = iter(range(0, 10**9, 1000))  # every look at the wall clock: 1000 s later
+    monkeypatch.setattr(common.time, "perf_counter", lambda: float(next(wall)))
+    trained = fit(SMALL.replace(steps=10**4), max_seconds=0.3)
+    assert len(trained.losses) > 1  # a busy machine (a jumping wall clock) took no steps away
+    assert 0.3 <= trained.cpu_time < 0.3 + 0.5
+
+
+def _runs(losses: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"position": p, "warmup_steps": w, "seed": seed, "val_loss": loss}
+                         for (p, w), values in losses.items() for seed, loss in enumerate(values)])
+
+
+def test_warmup_verdicts_hold_settle_or_say_not_settled_from_the_paired_seeds():
+    stall = _runs({("after", 0): [2.30, 2.31, 2.29], ("after", 20): [0.5, 0.6, 0.55],
+                   ("before", 0): [0.4, 0.5, 0.45], ("before", 20): [0.42, 0.49, 0.46]})
+    post, pre, more = lesson.warmup_verdicts(stall)
+    assert post.startswith("20 warm-up steps lower Post-LN's final validation loss: **holds**, "
+                           "by 1.75 [1.64, 1.86] nats (paired over 3 seeds).")
+    assert "Pre-LN's" in pre and "**not settled**" in pre and "seeds (now 3)" in pre
+    assert "more than pre-LN" in more and "**holds**" in more
+    noisy = _runs({("after", 0): [2.3, 0.4], ("after", 20): [0.5, 0.6],
+                   ("before", 0): [0.4, 0.5], ("before", 20): [0.4, 0.5]})
+    assert "**not settled**" in lesson.warmup_verdicts(noisy)[0]
+    worse = _runs({("after", 0): [0.50, 0.51, 0.52], ("after", 20): [0.70, 0.72, 0.71]})
+    assert lesson.warmup_verdicts(worse) == [
+        "20 warm-up steps lower Post-LN's final validation loss: **does not hold**, by -0.20 "
+        "[-0.22, -0.18] nats (paired over 3 seeds)."]
+
+
+def test_a_diverged_run_counts_as_still_guessing():
+    runs = _runs({("after", 0): [2.29, math.nan, 0.4], ("after", 20): [0.5, 0.6, 0.55]})
+    assert lesson.guessing_summary(runs).endswith(": Post-LN, no warm-up: 2 of 3 seeds.")
+    assert lesson.guessing_summary(runs.assign(val_loss=0.5)).endswith(": none of the runs.")
+    assert "by 1.11" in lesson.warmup_verdicts(runs)[0]  # (2.29 + ln 10 + 0.4 - 1.65) / 3
+
+
+def test_the_toy_scale_line_quotes_the_setup_it_ran():
+    line = lesson.toy_scale(SMALL.replace(steps=70), 3)
+    assert line.startswith("Toy scale: 2 blocks of width 32, 70 steps of 32 prompts sorting 8 "
+                           "digits, 3 seeds; Xiong et al.")
+
+
+def test_the_page_default_is_the_lessons_default_and_answers_with_several_seeds():
+    assert lesson.SEEDS >= 2  # an interval, and a verdict that can be "not settled"
+    assert lesson.transformer_lesson.__defaults__[0] == tuple(range(lesson.SEEDS))
+    assert lesson.WARMUP_STEPS < lesson.TRANSFORMER_QUICK.steps
 
 
 def test_a_diverged_run_counts_as_guessing_in_the_intervals():

@@ -20,21 +20,28 @@ def open_page(page: str, **params) -> AppTest:
     return at.switch_page(page).run()
 
 
-def test_the_page_trains_on_request_and_draws_every_chart():
+def test_the_page_trains_in_two_stages_and_draws_every_chart():
     at = open_page("pages/transformer.py")
     assert not at.exception, at.exception
-    assert "Train the transformers" in texts(at.info)
+    assert "Train the transformers" in texts(at.info) and "Race the norms" in texts(at.info)
+    assert "12 short runs" in texts(at.info)  # the default: 4 settings x 3 seeds
     assert list(figures(at)) == CHARTS[:1]  # the gradients at init: nothing trained yet
-    at.slider(key="tf_seeds").set_value(1)
+    assert "Toy scale: 4 blocks of width 32, 60 steps" in texts(at.caption)
+    at.slider(key="tf_seeds").set_value(2)
     at.slider(key="tf_steps").set_value(20)
     at.slider(key="tf_warmup").set_value(10)
-    at.multiselect(key="tf_norms").set_value(["layer", "dyt"])
     at.button(key="tf_run").click().run()
+    assert not at.exception, at.exception
+    assert list(figures(at)) == CHARTS[:3]  # the warm-up result first; the race waits
+    assert "Post-LN's final validation loss" in texts(at.info)
+    assert "8 runs trained in" in texts(at.caption) and "Race the norms" in texts(at.info)
+    at.multiselect(key="tf_norms").set_value(["layer", "dyt"])
+    at.button(key="tf_race_run").click().run()
     assert not at.exception, at.exception
     assert list(figures(at)) == CHARTS
     race = figures(at)[CHARTS[3]]
     assert {tuple(trace["x"]) for trace in race["data"]} == {("LayerNorm", "DyT")}
-    assert "Pre-LN, no warm-up" in texts(at.info) and "Toy scale" in texts(at.warning)
+    assert "CPU s" in texts(at.info)
     assert "Try this" in texts(at.subheader) and at.get("page_link")
 
 

@@ -66,6 +66,7 @@ class Fit:
     losses: list[float]  # one per update
     wall_time: float
     message: str = ""
+    cpu_time: float = 0.0  # thread CPU seconds: other jobs on the machine do not inflate them
 
 
 def fit(cfg: TrainConfig, should_stop: ShouldStop = None,
@@ -74,18 +75,19 @@ def fit(cfg: TrainConfig, should_stop: ShouldStop = None,
 
     No recorder and no periodic validation, so the model can be evaluated afterwards in both
     modes and every update's loss is kept. `should_stop()` is asked every 50 steps. With
-    `max_seconds`, training also ends (status "finished") once it has trained that long: the
-    runs of an equal-time comparison.
+    `max_seconds`, training also ends (status "finished") once it has used that many seconds
+    of this thread's CPU time: the runs of an equal-time comparison, which on a shared machine
+    wall time would hand to whichever run the other jobs slowed least.
     """
     cfg, data, model, optimizer, batches = prepare(cfg)
     losses: list[torch.Tensor] = []
     status, message = "finished", ""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     for step in range(cfg.steps):
         if should_stop is not None and step % 50 == 0 and should_stop():
             status = "stopped"
             break
-        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+        if max_seconds is not None and time.thread_time() - cpu_start >= max_seconds:
             break
         index = batches.next()
         set_learning_rate(optimizer, cfg, step)
@@ -94,8 +96,8 @@ def fit(cfg: TrainConfig, should_stop: ShouldStop = None,
             status, message = "diverged", f"the loss became {loss.item()} at step {step}"
             break
         losses.append(loss.detach())
-    wall_time = time.perf_counter() - start
-    return Fit(model, data, status, [float(v) for v in losses], wall_time, message)
+    wall_time, cpu_time = time.perf_counter() - start, time.thread_time() - cpu_start
+    return Fit(model, data, status, [float(v) for v in losses], wall_time, message, cpu_time)
 
 
 def number(value) -> float:
