@@ -59,9 +59,10 @@ if timings is not None and len(timings.times):
     verdict = claims.verdict_rms_cheaper_than_layer(timings.rounds)  # as `normlab claims` does
     box = {claims.HOLDS: st.success, claims.DOES_NOT_HOLD: st.error,
            claims.NOT_SETTLED: st.warning}.get(verdict.verdict, st.info)
+    head = next((p.condition for p in verdict.parts if p.decision.effect == verdict.effect), "")
     headline = "" if verdict.interval is None else (
-        f" Closest call: {verdict.effect:.2f}× [{verdict.interval[0]:.2f}, "
-        f"{verdict.interval[1]:.2f}], n = {verdict.n} paired rounds.")
+        f" {head[:1].upper() + head[1:]}: {verdict.effect:.2f}× [{verdict.interval[0]:.2f}, "
+        f"{verdict.interval[1]:.2f}], n = {verdict.n} paired rounds (every row below).")
     box(f"**\"RMS norm is cheaper to compute than layer norm\"**: {verdict.verdict} (on this "
         f"{device}).{headline} Rule: {verdict.threshold}."
         + (f"\n\n**To settle it:** {verdict.settle}" if verdict.settle else ""),

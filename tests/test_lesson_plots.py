@@ -219,8 +219,8 @@ def test_the_paired_speed_ratio_shows_each_interval_and_verdict(figures):
         assert f"[{row['low']:.2f}, {row['high']:.2f}], n = 3" in bar.customdata[0]
     assert [bar.text[0].split("<br>")[1] for bar in bars] == ["cheaper", "not settled"]
     assert [shape.y0 for shape in figures["speed_paired"].layout.shapes] == [1, 0.95]
-    top = figures["speed_paired"].layout.yaxis.range[1]
-    assert top >= paired["high"].max()  # no whisker cut off by the axis
+    low, high = figures["speed_paired"].layout.yaxis.range  # log10 units
+    assert 10 ** low <= paired["low"].min() and paired["high"].max() <= 10 ** high  # no whisker
     assert all(b.textposition == "inside" for b in bars)  # clear of the 1x line
 
 def test_the_running_traces_show_the_true_value_and_the_buffers(figures):

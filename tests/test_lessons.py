@@ -419,7 +419,10 @@ def test_paired_ratios_are_the_geometric_mean_with_an_interval_per_implementatio
     assert paired["ratio"][0] == pytest.approx((1.7 * 1.8 * 1.75) ** (1 / 3))
     assert (paired["low"] < paired["ratio"]).all() and (paired["ratio"] < paired["high"]).all()
     assert paired["low"][2] < 0.95 < paired["high"][2]  # straddles the 5% rule
-    assert "rounds" in paired["settle"][2] and paired["settle"][0] == ""
+    assert paired["settle"][0] == ""
+    settle = paired["settle"][2]  # in ratios and rounds, as the page shows it
+    assert "rounds (now 4)" in settle and "0.95×" in settle
+    assert "seeds" not in settle and "steps" not in settle
     assert paired["rms_ms"][1] == pytest.approx(2 * 0.5) and (paired["layer_ms"] == 2).all()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -202,9 +203,26 @@ def ratio_decision(ratios: Sequence[float], margin: float = CHEAPER_MARGIN) -> s
     same distance from 1), reported back as ratios: the geometric mean and its 95% t interval.
     """
     d = stats.decide([math.log(r) for r in ratios], math.log(1 - margin), "below")
-    return stats.Decision(d.verdict, math.exp(d.effect), math.exp(d.low), math.exp(d.high),
-                          d.n, 1 - margin, "below", d.settle.replace("seeds", "rounds"),
-                          d.method)
+    ratio = stats.Decision(d.verdict, math.exp(d.effect), math.exp(d.low), math.exp(d.high),
+                           d.n, 1 - margin, "below", "", d.method)
+    if d.verdict != stats.NOT_SETTLED:
+        return ratio
+    return dataclasses.replace(ratio, settle=_what_would_settle(ratio, d))
+
+
+def _what_would_settle(ratio: stats.Decision, logs: stats.Decision) -> str:
+    """In ratios and rounds (stats' own sentence speaks of seeds and log ratios)."""
+    interval = (f"The 95% interval [{ratio.low:.2f}×, {ratio.high:.2f}×] contains the rule's "
+                f"{ratio.threshold:g}×")
+    if ratio.n < 2:
+        return "One round gives no interval: time at least 5 rounds."
+    distance, half = abs(logs.effect - logs.threshold), (logs.high - logs.low) / 2
+    if distance < 1e-3:
+        return (f"{interval}, and the ratio sits on it: more rounds would only narrow the "
+                f"interval around it.")
+    needed = math.ceil(ratio.n * (half / distance) ** 2) + 1  # half-width shrinks as 1/sqrt(n)
+    return (f"{interval}: about {needed} rounds (now {ratio.n}) would settle a ratio of "
+            f"{ratio.effect:.2f}× if the spread stays as it is; a quieter machine narrows it too.")
 
 
 def paired_decisions(rounds: pd.DataFrame, margin: float = CHEAPER_MARGIN

@@ -389,10 +389,18 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
                                            rows["verdict"])]
             trace["hovertemplate"] = "%{x}: %{customdata}<extra>%{fullData.name}</extra>"
         traces.append(trace)
-    tops = ratios["high"] if with_interval else ratios["ratio"]
-    tops = tops[np.isfinite(tops)]
-    top = max(float(tops.max()) if len(tops) else 1.0, float(ratios["ratio"].max())
-              if len(ratios) else 1.0)
+    # a log axis: 0.5x and 2x sit as far from 1 as they are (the interval is symmetric there),
+    # and one wide whisker does not flatten every other bar
+    ends = np.concatenate([ratios[c].to_numpy(float) for c in
+                           (("low", "high", "ratio") if with_interval else ("ratio",))] + [[1.0]])
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    if threshold is not None:
+        ends = np.append(ends, threshold)
+    low, high = float(ends.min()) / 1.25, float(ends.max()) * 1.25
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+             if low <= t <= high]
+    yaxis = {"type": "log", "range": [math.log10(low), math.log10(high)], "tickvals": ticks,
+             "ticktext": [f"{t:g}×" for t in ticks]}
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                "layer": "below", "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}]
     if threshold is not None:
@@ -402,8 +410,8 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
     title = "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)"
     return style.figure(traces, style.layout(
         title, "input size (rows × features)",
-        "time ratio RMS / layer (×)" + (", 95% interval" if with_interval else ""),
-        barmode="group", yaxis={"range": [0, max(1.3, 1.08 * top)]}, shapes=shapes, **WIDE))
+        "time ratio RMS / layer (log scale)" + (", 95% interval" if with_interval else ""),
+        barmode="group", yaxis=yaxis, shapes=shapes, **WIDE))
 
 
 # --- claims and presets -----------------------------------------------------------------------
