@@ -21,6 +21,7 @@ from normlab.lessons._common import (
     ShouldStop,
     Sweep,
     frame,
+    join,
 )
 from normlab.reference import ReferenceNorm
 from normlab.registry import build_norm
@@ -281,8 +282,8 @@ def implementations_sentence(paired: pd.DataFrame) -> str:
         dearer = [i for i, v in verdicts.items() if v == stats.DOES_NOT_HOLD]
         unsettled += [f"{i} at {size}" for i, v in verdicts.items() if v == stats.NOT_SETTLED]
         if cheaper and dearer:
-            flips.append(f"at {size} RMS norm is cheaper in {', '.join(cheaper)} but not in "
-                         f"{', '.join(dearer)}")
+            flips.append(f"at {size} RMS norm is cheaper in {join(cheaper, 'and')} but not "
+                         f"in {join(dearer, 'or')}")
     if flips:
         text = ("The answer flips with the code, not with the formula: " + "; ".join(flips)
                 + ".")

@@ -359,8 +359,8 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
     """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper.
 
     Every bar is RMS norm's colour, as everywhere; the implementation is the bar's hatching
-    (as it is the line style in speed_times). Labels sit inside the bars, clear of the 1× line.
-    Given speed.paired_ratios (columns low, high, n, verdict), each bar has its 95% interval as
+    (as it is the line style in speed_times). Labels sit inside the bars at their foot, clear
+    of the 1× line and the whiskers. Given speed.paired_ratios (columns low, high, n, verdict), each bar has its 95% interval as
     an error bar and its verdict in the label; `threshold` draws the rule (e.g. 0.95×) dotted.
     """
     traces, color = [], norm_color("rms")
@@ -374,7 +374,7 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
                             "pattern": {"shape": IMPLEMENTATION_PATTERN.get(implementation, ""),
                                         "fgcolor": color, "solidity": 0.3}},
                  "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "inside",
-                 "insidetextanchor": "middle", "textfont": {"color": "#000000"}}
+                 "insidetextanchor": "start", "textfont": {"color": "#000000"}}
         if with_interval:
             finite = np.isfinite(rows["high"].to_numpy())  # one round: no interval to draw
             trace["error_y"] = {
