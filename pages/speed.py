@@ -17,10 +17,11 @@ st.write(
     "(RNN translation, Transformer, reader and CNN models) with their 2019 implementations, "
     "not the time of one norm layer on today's kernels. Whether a saving shows depends on "
     "what limits the kernel. A norm reads and writes every value once; on a large tensor the "
-    "time goes into moving memory, not into the few extra additions, so both cost about the "
-    "same. The saving shows where the work is small or the code is not fused. Time it here: "
-    "forward + backward of one layer, in interleaved rounds; in each round RMS norm's time "
-    "over layer norm's, and the 95% interval of that ratio over the rounds."
+    "time goes into moving memory, not into the few extra additions, so both should cost "
+    "about the same; a saving should show where the work is small or the code is not "
+    "fused. Time it here: forward + backward of one layer, in interleaved rounds; in each "
+    "round RMS norm's time over layer norm's, and the 95% interval of that ratio over the "
+    "rounds."
 )
 
 with st.form("speed_form"):
