@@ -3,7 +3,7 @@
 import streamlit as st
 
 import appkit
-from normlab.lessons import claims
+from normlab.lessons import claims, speed
 from normlab.plots import lessons as lp
 
 LINK_TEXT = {"convergence": "Compare norms, loss by step"}  # otherwise "the <title> lesson"
@@ -30,8 +30,8 @@ def outcome(claim_id: str, frame) -> None:
     """The measured outcome: a small chart, or the table where a chart says no more."""
     figures = {
         "ln_independent_of_batch_mates": lp.batch_dependence_spread,
-        "rms_cheaper_than_layer": lambda rounds: lp.speed_ratio(rounds.groupby(
-            ["implementation", "size"], sort=False)["ratio"].median().reset_index()),
+        "rms_cheaper_than_layer": lambda rounds: lp.speed_ratio(  # as the Speed page draws it
+            speed.paired_ratios(rounds), 1 - speed.CHEAPER_MARGIN),
         "ln_less_stable_than_bn_deep": lp.depth_lr_grid,
         "bn_speeds_convergence": lp.convergence_by_lr,
     }

@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 import appkit
-from normlab.lessons import claims
+from normlab.lessons import claims, speed
 from normlab.plots import lessons as lp
 
 SIZES = ["64x64", "256x256", "1024x256", "2048x1024", "4096x1024", "8192x2048"]
@@ -17,9 +17,11 @@ st.write(
     "(RNN translation, Transformer, reader and CNN models) with their 2019 implementations, "
     "not the time of one norm layer on today's kernels. Whether a saving shows depends on "
     "what limits the kernel. A norm reads and writes every value once; on a large tensor the "
-    "time goes into moving memory, not into the few extra additions, so both cost about the "
-    "same. The saving shows where the work is small or the code is not fused. Time it here: "
-    "forward + backward of one layer, median of interleaved repeats."
+    "time goes into moving memory, not into the few extra additions, so both should cost "
+    "about the same; a saving should show where the work is small or the code is not "
+    "fused. Time it here: forward + backward of one layer, in interleaved rounds; in each "
+    "round RMS norm's time over layer norm's, and the 95% interval of that ratio over the "
+    "rounds."
 )
 
 with st.form("speed_form"):
@@ -54,27 +56,38 @@ timings = appkit.sweep(
     device=device, repeats=repeats)
 
 if timings is not None and len(timings.times):
-    times, ratios = timings.times, timings.rms_over_layer
-    verdict = claims.verdict_rms_cheaper_than_layer(ratios)
-    st.info(f"**\"RMS norm is cheaper to compute than layer norm\"** — {verdict.verdict} "
-            f"(on this {device}). {verdict.explanation}", icon=":material/gavel:")
-    native = ratios[ratios["implementation"] == "torch"]
-    if len(native):
-        row = native.iloc[-1]
-        st.write(f"On this machine, at {row['size']}, torch's native RMSNorm took "
-                 f"**{row['rms_ms']:.2f} ms** and its LayerNorm **{row['layer_ms']:.2f} ms** "
-                 f"(ratio {row['ratio']:.2f}×): less arithmetic is not automatically less time.")
+    times, paired = timings.times, speed.paired_ratios(timings.rounds)
+    verdict = claims.verdict_rms_cheaper_than_layer(timings.rounds)  # as `normlab claims` does
+    box = {claims.HOLDS: st.success, claims.DOES_NOT_HOLD: st.error,
+           claims.NOT_SETTLED: st.warning}.get(verdict.verdict, st.info)
+    head = next((p.condition for p in verdict.parts if p.decision.effect == verdict.effect), "")
+    headline = "" if verdict.interval is None else (
+        f" {head[:1].upper() + head[1:]}: {verdict.effect:.2f}× [{verdict.interval[0]:.2f}, "
+        f"{verdict.interval[1]:.2f}], n = {verdict.n} paired rounds (every row below).")
+    box(f"**\"RMS norm is cheaper to compute than layer norm\"**: {verdict.verdict} (on this "
+        f"{device}).{headline} Rule: {verdict.threshold}."
+        + (f"\n\n**To settle it:** {verdict.settle}" if verdict.settle else ""),
+        icon=":material/gavel:")
+    st.dataframe(paired.assign(interval=paired.apply(
+        lambda row: f"[{row['low']:.2f}, {row['high']:.2f}]", axis=1))[
+        ["implementation", "size", "ratio", "interval", "n", "verdict"]],
+        hide_index=True, width="stretch", column_config={
+            "ratio": st.column_config.NumberColumn("RMS / layer (geometric mean)", format="%.2f×"),
+            "interval": "95% interval", "n": "paired rounds", "verdict": "cheaper by 5%?"})
+    st.write(speed.native_sentence(paired))
     appkit.chart(st, lp.speed_times(times), key="speed_times", caption=(
         "Colour: the norm; line style and marker: the implementation. On a log-log scale a "
         "slope of 1 means time grows with the number of values, as a memory-bound op does."))
-    appkit.chart(st, lp.speed_ratio(ratios), key="speed_ratio", caption=(
-        "Below the dashed line RMS norm is faster than layer norm in the same implementation. "
-        "Compare implementations: the answer flips with the code, not with the formula."))
+    appkit.chart(st, lp.speed_ratio(paired, 1 - speed.CHEAPER_MARGIN), key="speed_ratio",
+                 caption="Whiskers: the 95% interval over the paired rounds; below the dotted "
+                 f"line ({1 - speed.CHEAPER_MARGIN:g}×) RMS norm counts as cheaper. "
+                 + speed.implementations_sentence(paired))
     unavailable = times[times["status"] != "ok"]
     for row in unavailable.drop_duplicates("implementation").itertuples():
         st.warning(f"{row.implementation}: {row.status}", icon=":material/block:")
     with st.expander("The numbers"):
         st.dataframe(times, hide_index=True, width="stretch")
+        st.dataframe(timings.rounds, hide_index=True, width="stretch")
 
 st.subheader("What others measured")
 st.markdown(
@@ -93,9 +106,10 @@ st.markdown(
     "So \"less computation\" wins only where the operation is not memory-bound: small tensors, "
     "launch-bound or unfused code, or a slow kernel for one of them."
 )
-st.caption("Timings run on one CPU thread (a shared server: a busy neighbour slows one "
-           "repeat, not the median). Group norm is left out: only batch, layer and RMS norm "
-           "have native torch.nn kernels to compare against.")
+st.caption("Timings run on one CPU thread. On a shared server a busy neighbour slows some "
+           "rounds: the two norms, timed moments apart, mostly share a slow moment, and what "
+           "is left widens the interval. Group norm is left out: only batch, layer and RMS "
+           "norm have native torch.nn kernels to compare against.")
 st.subheader("Try this")
 st.markdown(
     "- Add **8192x2048**: does the RMS/layer ratio of the naive formula move towards 1 as the "

@@ -14,7 +14,8 @@ from apptest_helpers import figures, texts, values
 from streamlit.testing.v1 import AppTest
 
 import appkit
-from normlab.lessons import claims, depth, presets
+from normlab import experiments
+from normlab.lessons import claims, depth, presets, speed
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LESSON_CHARTS = {
@@ -156,6 +157,52 @@ def test_speed_times_the_chosen_sizes_and_implementations():
                                                         "RMSNorm · torch"}
     assert all(values(trace["x"]) == [64 * 64] for trace in fig["data"])
     assert "torch's native RMSNorm took" in texts(at.markdown)
+
+
+def synthetic_timings(per_round: dict[str, list[float]]) -> speed.Timings:
+    """time_norms' result at 64x64: layer norm 2 ms every round, RMS norm `ratio` times that."""
+    rounds = pd.DataFrame([dict(implementation=i, size="64x64", round=k, rms_ms=2.0 * r,
+                                layer_ms=2.0, ratio=r)
+                           for i, ratios in per_round.items() for k, r in enumerate(ratios)])
+    times = pd.DataFrame([dict(implementation=i, norm=norm, rows=64, features=64, size="64x64",
+                               device="cpu", dtype="float32", median_ms=ms, min_ms=ms,
+                               repeats=len(ratios), status="ok")
+                          for i, ratios in per_round.items()
+                          for norm, ms in (("layer", 2.0), ("rms", 2.0 * sorted(ratios)[
+                              len(ratios) // 2]))])
+    return speed.Timings(times, speed.rms_over_layer(times), rounds)
+
+
+@pytest.mark.parametrize("per_round, box, verdict, shown", [
+    # the median (0.35x) says cheaper; two slow rounds say the repeats do not agree
+    ({"naive": [0.3, 0.35, 2.0, 0.32, 1.8]}, "warning", "not settled at this budget",
+     "n = 5 paired rounds"),
+    ({"naive": [0.5, 0.52, 0.48, 0.5], "torch": [0.6, 0.62, 0.58, 0.6]}, "success", "holds",
+     "n = 4 paired rounds"),
+    ({"torch": [1.7, 1.8, 1.75]}, "error", "does not hold here", "n = 3 paired rounds"),
+])
+def test_the_speed_page_shows_the_paired_verdict_with_its_interval(monkeypatch, per_round, box,
+                                                                    verdict, shown):
+    timings = synthetic_timings(per_round)
+    monkeypatch.setattr(experiments, "time_norms", lambda **arguments: timings)
+    appkit._experiment.clear()
+    at = open_page("pages/speed.py")
+    appkit._experiment.clear()  # the synthetic timings must not answer for real ones
+    assert not at.exception, at.exception
+    expected = claims.verdict_rms_cheaper_than_layer(timings.rounds)  # as `normlab claims`
+    assert expected.verdict == verdict
+    banner = texts(getattr(at, box))
+    assert f": {verdict} (on this cpu)" in banner and shown in banner
+    low, high = expected.interval
+    assert f"{expected.effect:.2f}× [{low:.2f}, {high:.2f}]" in banner
+    assert ("To settle it" in banner) == (verdict == claims.NOT_SETTLED)
+    table = at.dataframe[0].value
+    paired = speed.paired_ratios(timings.rounds)
+    assert table["verdict"].tolist() == paired["verdict"].tolist()
+    assert table["interval"].tolist() == [f"[{lo:.2f}, {hi:.2f}]"
+                                          for lo, hi in zip(paired["low"], paired["high"])]
+    bars = figures(at)["RMS norm time ÷ layer norm time (below the line: RMS is cheaper)"]
+    assert all("error_y" in bar for bar in bars["data"])
 
 
 def test_a_claim_card_renders_its_verdict():

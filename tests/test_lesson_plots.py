@@ -10,7 +10,7 @@ import pytest
 from normlab import plots
 from normlab.lessons.batch_dependence import batch_dependence
 from normlab.lessons.invariances import invariance_table
-from normlab.lessons.speed import rms_over_layer
+from normlab.lessons.speed import paired_ratios, rms_over_layer
 from normlab.lessons.train_eval import biased_vs_unbiased, momentum_label, running_stats_trace
 from normlab.plots import lessons as lp
 from normlab.plots import style
@@ -57,6 +57,15 @@ def speed_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return times, rms_over_layer(times)
 
 
+def paired_speed_ratios() -> pd.DataFrame:
+    """speed.paired_ratios of two implementations: torch cheaper, naive not settled."""
+    rounds = pd.DataFrame([dict(implementation=i, size="64x64", round=k, rms_ms=r, layer_ms=1.0,
+                                ratio=r) for i, per_round in (("torch", [0.5, 0.52, 0.48]),
+                                                              ("naive", [0.5, 1.6, 0.7]))
+                           for k, r in enumerate(per_round)])
+    return paired_ratios(rounds)
+
+
 def depth_study() -> pd.DataFrame:
     """depth_lr_study-like rows: two norms, two depths, two lrs, two seeds."""
     return pd.DataFrame([dict(norm=n, depth=d, lr=lr, seed=s, status="finished",
@@ -101,6 +110,7 @@ def figures() -> dict[str, go.Figure]:
         "invariances": lp.invariance_heatmap(invariance_table()),
         "speed": lp.speed_times(times),
         "speed_ratio": lp.speed_ratio(ratios),
+        "speed_paired": lp.speed_ratio(paired_speed_ratios(), threshold=0.95),
         "convergence": lp.convergence_by_lr(curves),
         "percentiles": lp.percentile_bands_by_norm(percentiles),
         "ba_accuracy": lp.curves_by_batch_size(metrics),
@@ -198,6 +208,19 @@ def test_the_speed_ratio_is_rms_over_layer_with_a_line_at_one(figures):
     # one colour per norm everywhere (the ratio is RMS norm's), the implementation by hatching
     assert {b.marker.line.color for b in bars} == {lp.norm_color("rms")}
     assert [b.marker.pattern.shape for b in bars] == ["", "/"]
+
+
+def test_the_paired_speed_ratio_shows_each_interval_and_verdict(figures):
+    paired = paired_speed_ratios()
+    bars = figures["speed_paired"].data
+    for bar, (_, row) in zip(bars, paired.iterrows()):
+        assert bar.error_y.array[0] == pytest.approx(row["high"] - row["ratio"])
+        assert bar.error_y.arrayminus[0] == pytest.approx(row["ratio"] - row["low"])
+        assert f"[{row['low']:.2f}, {row['high']:.2f}], n = 3" in bar.customdata[0]
+    assert [bar.text[0].split("<br>")[1] for bar in bars] == ["cheaper", "not settled"]
+    assert [shape.y0 for shape in figures["speed_paired"].layout.shapes] == [1, 0.95]
+    low, high = figures["speed_paired"].layout.yaxis.range  # log10 units
+    assert 10 ** low <= paired["low"].min() and paired["high"].max() <= 10 ** high  # no whisker
     assert all(b.textposition == "inside" for b in bars)  # clear of the 1x line
 
 def test_the_running_traces_show_the_true_value_and_the_buffers(figures):

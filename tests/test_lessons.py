@@ -379,8 +379,10 @@ def test_verdict_rms_invariant_to_rescaling_both_ways():
         verdict.explanation
 
 
-def rounds_outcome(ratios: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([dict(implementation=i, size="8x8", round=k, ratio=r)
+def rounds_outcome(ratios: dict[str, list[float]], size: str = "8x8") -> pd.DataFrame:
+    """time_norms' rounds: layer norm 2 ms in every round, RMS norm `ratio` times that."""
+    return pd.DataFrame([dict(implementation=i, size=size, round=k, rms_ms=2.0 * r,
+                              layer_ms=2.0, ratio=r)
                          for i, per_round in ratios.items() for k, r in enumerate(per_round)])
 
 
@@ -398,12 +400,66 @@ def test_verdict_rms_cheaper_than_layer_both_ways_and_not_settled():
     assert verdict_rms_cheaper_than_layer(noisy).verdict == NOT_SETTLED
 
 
-def test_verdict_rms_cheaper_reads_medians_without_an_interval():
+def test_verdict_rms_cheaper_does_not_judge_medians_without_rounds():
     medians = pd.DataFrame(dict(implementation=["torch", "naive"], size=["8x8", "8x8"],
                                 ratio=[1.7, 0.6]))
     verdict = verdict_rms_cheaper_than_layer(medians)
-    assert verdict.verdict == holds_only_when("using the naive implementation")
-    assert verdict.interval is None and "no interval" in verdict.method
+    assert verdict.verdict == NOT_SETTLED and verdict.interval is None
+    assert "no interval" in verdict.explanation and "rounds" in verdict.settle
+
+
+def test_paired_ratios_are_the_geometric_mean_with_an_interval_per_implementation_and_size():
+    rounds = pd.concat([rounds_outcome({"torch": [1.7, 1.8, 1.75], "naive": [0.5, 0.52, 0.48]}),
+                        rounds_outcome({"torch": [0.5, 1.6, 0.7, 1.3]}, size="64x64")])
+    paired = speed.paired_ratios(rounds)
+    assert list(paired.columns) == list(speed.PAIRED_COLUMNS)
+    assert paired[["implementation", "size", "n"]].values.tolist() == [
+        ["torch", "8x8", 3], ["naive", "8x8", 3], ["torch", "64x64", 4]]
+    assert paired["verdict"].tolist() == ["does not hold", "holds", "not settled"]
+    assert paired["ratio"][0] == pytest.approx((1.7 * 1.8 * 1.75) ** (1 / 3))
+    assert (paired["low"] < paired["ratio"]).all() and (paired["ratio"] < paired["high"]).all()
+    assert paired["low"][2] < 0.95 < paired["high"][2]  # straddles the 5% rule
+    assert paired["settle"][0] == ""
+    settle = paired["settle"][2]  # in ratios and rounds, as the page shows it
+    assert "rounds (now 4)" in settle and "0.95×" in settle
+    assert "seeds" not in settle and "steps" not in settle
+    assert paired["rms_ms"][1] == pytest.approx(2 * 0.5) and (paired["layer_ms"] == 2).all()
+
+
+def test_a_saving_smaller_than_the_margin_is_not_cheaper():
+    within = speed.paired_ratios(rounds_outcome({"torch": [0.98, 0.99, 0.97, 0.98]}))
+    assert within["high"][0] < 1 and within["verdict"][0] == "does not hold"
+
+
+def test_the_speed_page_and_the_claim_judge_with_the_same_decisions():
+    rounds = rounds_outcome({"torch": [1.7, 1.8, 1.75], "naive": [0.6, 0.62, 0.58],
+                             "normlab": [0.5, 1.6, 0.7]})
+    verdict, paired = verdict_rms_cheaper_than_layer(rounds), speed.paired_ratios(rounds)
+    assert [(p.decision.verdict, p.decision.effect, p.decision.low, p.decision.high,
+             p.decision.n) for p in verdict.parts] == list(
+        zip(paired["verdict"], paired["ratio"], paired["low"], paired["high"], paired["n"]))
+    assert verdict.verdict == NOT_SETTLED and verdict.n == 3
+
+
+def test_the_speed_sentences_follow_the_measurement():
+    def native(per_round):
+        return speed.native_sentence(speed.paired_ratios(rounds_outcome({"torch": per_round})))
+
+    assert "does show as saved time" in native([0.7, 0.72, 0.69, 0.71])
+    assert "RMSNorm was slower" in native([1.7, 1.8, 1.75])
+    assert "no saving of 5% or more" in native([0.98, 0.99, 0.97, 0.98])
+    assert "disagree too much" in native([0.5, 1.6, 0.7, 1.3])
+    assert "0.70× [" in native([0.7, 0.72, 0.69, 0.71]) and "n = 4" in native([0.7] * 3 + [.71])
+    assert speed.native_sentence(speed.paired_ratios(rounds_outcome({"naive": [0.5] * 3}))) == ""
+    flipped = speed.implementations_sentence(speed.paired_ratios(rounds_outcome(
+        {"torch": [1.7, 1.8, 1.75], "naive": [0.6, 0.62, 0.58]})))
+    assert "flips" in flipped and "cheaper in naive but not in torch" in flipped
+    agree = speed.implementations_sentence(speed.paired_ratios(rounds_outcome(
+        {"torch": [0.6, 0.61, 0.59], "naive": [0.6, 0.62, 0.58]})))
+    assert "flips" not in agree and "No size where" in agree
+    unsettled = speed.implementations_sentence(speed.paired_ratios(rounds_outcome(
+        {"torch": [0.5, 1.6, 0.7], "naive": [0.6, 0.62, 0.58]})))
+    assert "flips" not in unsettled and "Not settled: torch at 8x8" in unsettled
 
 
 def depth_outcome(losses: dict[tuple[str, int, float], list[float]]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from normlab.lessons.batch_size import BUDGET_WORDS, batch_size_study
 from normlab.lessons.convergence import CONVERGENCE_QUICK, convergence_sweep, steps_to_accuracy
 from normlab.lessons.depth import best_lrs, depth_lr_study
 from normlab.lessons.invariances import RESCALED, RESCALINGS, invariance_table
-from normlab.lessons.speed import time_norms
+from normlab.lessons.speed import CHEAPER_MARGIN, paired_decisions, time_norms
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold here"
@@ -266,36 +266,26 @@ def _rms_invariance(table: pd.DataFrame) -> Verdict:
                    f"unit relative to the rest ({detail}).")
 
 
-CHEAPER_MARGIN = 0.05
-
-
 def verdict_rms_cheaper_than_layer(timings: pd.DataFrame,
                                    margin: float = CHEAPER_MARGIN) -> Verdict:
     """From time_norms' rounds (one row per implementation, size, round): per implementation
     and size, RMS norm is cheaper when its time over layer norm's, timed within the same round
     (paired), is below 1 - `margin`: the 95% t interval of the mean log ratio, shown as a
-    ratio, wholly below 1 - margin; not cheaper when wholly above; else not settled.
-
-    Given time_norms' rms_over_layer (one median per implementation and size, no rounds), the
-    verdict is read off the medians alone, with no interval.
+    ratio, wholly below 1 - margin; not cheaper when wholly above; else not settled
+    (speed.paired_decisions; the Speed page shows the same). Medians without rounds carry no
+    interval: they are not judged.
     """
     threshold = (f"RMS norm counts as cheaper where its forward + backward time is at least "
                  f"{margin:.0%} below layer norm's (time ratio < {1 - margin:g}), timed in "
                  f"interleaved rounds, and the whole 95% interval of the ratio agrees")
-    if timings.empty:
-        return Verdict(timings, NOT_SETTLED, "No timings of both RMS and layer norm.",
-                       threshold=threshold, method="95% t interval over paired rounds",
-                       settle="Time both norms.")
-    if "round" not in timings.columns:
-        return _cheaper_from_medians(timings, margin, threshold)
+    method = "95% t interval over paired rounds (log ratio)"
+    if timings.empty or "round" not in timings.columns:
+        why = ("No timings of both RMS and layer norm." if timings.empty else
+               "Only medians, no paired rounds: a median carries no interval to judge.")
+        return Verdict(timings, NOT_SETTLED, why, threshold=threshold, method=method,
+                       settle="Time both norms in interleaved rounds (time_norms' rounds).")
     parts, lines = [], []
-    for (implementation, size), group in timings.groupby(["implementation", "size"],
-                                                         sort=False):
-        logs = [math.log(r) for r in group["ratio"]]
-        d = stats.decide(logs, math.log(1 - margin), "below")
-        ratio = stats.Decision(d.verdict, math.exp(d.effect), math.exp(d.low),
-                               math.exp(d.high), d.n, 1 - margin, "below",
-                               d.settle.replace("seeds", "repeats"), d.method)
+    for implementation, size, ratio in paired_decisions(timings, margin):
         parts.append(Part(f"the {implementation} implementation at {size}", ratio))
         lines.append(f"{implementation} {size}: {ratio.effect:.2f}x "
                      f"[{ratio.low:.2f}, {ratio.high:.2f}] ({ratio.verdict})")
@@ -304,27 +294,7 @@ def verdict_rms_cheaper_than_layer(timings: pd.DataFrame,
               + "; ".join(lines) + ".")
     only_when = lambda holding: "using " + join((p.condition for p in holding), "or")  # noqa: E731
     return combine(timings, parts, only_when, detail, (), threshold, unit="time ratio",
-                   method="95% t interval over paired rounds (log ratio)")
-
-
-def _cheaper_from_medians(ratios: pd.DataFrame, margin: float, threshold: str) -> Verdict:
-    cheaper = ratios["ratio"] < 1 - margin
-    detail = "; ".join(f"{i} {s}: {r:.2f}x" for i, s, r in
-                       zip(ratios["implementation"], ratios["size"], ratios["ratio"]))
-    detail = f"RMS norm time / layer norm time (forward + backward, medians): {detail}."
-    method = "medians of one measurement: no interval"
-    if cheaper.all() or not cheaper.any():
-        return Verdict(ratios, HOLDS if cheaper.all() else DOES_NOT_HOLD, detail,
-                       threshold=threshold, method=method)
-    where = []
-    for implementation, group in ratios.groupby("implementation", sort=False):
-        good = group["ratio"] < 1 - margin
-        if good.all():
-            where.append(f"the {implementation} implementation")
-        elif good.any():
-            where.append(f"the {implementation} implementation at {join(group['size'][good])}")
-    return Verdict(ratios, holds_only_when(f"using {join(where, 'or')}"), detail,
-                   threshold=threshold, method=method)
+                   method=method)
 
 
 def verdict_ln_less_stable_than_bn(study: pd.DataFrame) -> Verdict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -12,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from normlab import stats
 from normlab.config import ConfigError
 from normlab.engine import set_threads
 from normlab.lessons._common import (
@@ -19,6 +21,7 @@ from normlab.lessons._common import (
     ShouldStop,
     Sweep,
     frame,
+    join,
 )
 from normlab.reference import ReferenceNorm
 from normlab.registry import build_norm
@@ -185,3 +188,110 @@ def rms_over_layer(times: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([rms, layer], axis=1, join="inner").reset_index()
     both["ratio"] = both["rms_ms"] / both["layer_ms"]
     return both.reindex(columns=list(RATIO_COLUMNS))
+
+
+# RMS norm counts as cheaper only when at least 5% faster: smaller savings are within what one
+# kernel launch or a cache line costs, and no reader would call them cheaper.
+CHEAPER_MARGIN = 0.05
+PAIRED_COLUMNS = ("implementation", "size", "n", "ratio", "low", "high", "verdict", "settle",
+                  "rms_ms", "layer_ms")
+
+
+def ratio_decision(ratios: Sequence[float], margin: float = CHEAPER_MARGIN) -> stats.Decision:
+    """Is RMS norm's time over layer norm's below 1 - `margin`, from per-round paired ratios.
+
+    Decided on the log ratios (a ratio of times is skewed, its log is not; 0.5x and 2x are the
+    same distance from 1), reported back as ratios: the geometric mean and its 95% t interval.
+    """
+    d = stats.decide([math.log(r) for r in ratios], math.log(1 - margin), "below")
+    ratio = stats.Decision(d.verdict, math.exp(d.effect), math.exp(d.low), math.exp(d.high),
+                           d.n, 1 - margin, "below", "", d.method)
+    if d.verdict != stats.NOT_SETTLED:
+        return ratio
+    return dataclasses.replace(ratio, settle=_what_would_settle(ratio, d))
+
+
+def _what_would_settle(ratio: stats.Decision, logs: stats.Decision) -> str:
+    """In ratios and rounds (stats' own sentence speaks of seeds and log ratios)."""
+    interval = (f"The 95% interval [{ratio.low:.2f}×, {ratio.high:.2f}×] contains the rule's "
+                f"{ratio.threshold:g}×")
+    if ratio.n < 2:
+        return "One round gives no interval: time at least 5 rounds."
+    distance, half = abs(logs.effect - logs.threshold), (logs.high - logs.low) / 2
+    if distance < 1e-3:
+        return (f"{interval}, and the ratio sits on it: more rounds would only narrow the "
+                f"interval around it.")
+    needed = math.ceil(ratio.n * (half / distance) ** 2) + 1  # half-width shrinks as 1/sqrt(n)
+    return (f"{interval}: about {needed} rounds (now {ratio.n}) would settle a ratio of "
+            f"{ratio.effect:.2f}× if the spread stays as it is; a quieter machine narrows it too.")
+
+
+def paired_decisions(rounds: pd.DataFrame, margin: float = CHEAPER_MARGIN
+                     ) -> list[tuple[str, str, stats.Decision]]:
+    """(implementation, size, decision) from time_norms' rounds, in the order they were timed."""
+    return [(implementation, size, ratio_decision(group["ratio"].tolist(), margin))
+            for (implementation, size), group in rounds.groupby(["implementation", "size"],
+                                                                sort=False)]
+
+
+def paired_ratios(rounds: pd.DataFrame, margin: float = CHEAPER_MARGIN) -> pd.DataFrame:
+    """One row per (implementation, size): n rounds, the RMS/layer ratio (geometric mean over
+    rounds) with its 95% interval, the verdict on "cheaper by `margin`", what would settle it,
+    and each norm's median time (ms) over the same rounds."""
+    rows = []
+    for implementation, size, d in paired_decisions(rounds, margin):
+        group = rounds[(rounds["implementation"] == implementation) & (rounds["size"] == size)]
+        rows.append(dict(implementation=implementation, size=size, n=d.n, ratio=d.effect,
+                         low=d.low, high=d.high, verdict=d.verdict, settle=d.settle,
+                         rms_ms=group["rms_ms"].median(), layer_ms=group["layer_ms"].median()))
+    return frame(rows, PAIRED_COLUMNS)
+
+
+def ratio_text(row) -> str:
+    """'0.44× [0.32, 0.60], n = 15' for a row of paired_ratios."""
+    return f"{row['ratio']:.2f}× [{row['low']:.2f}, {row['high']:.2f}], n = {row['n']}"
+
+
+def native_sentence(paired: pd.DataFrame, margin: float = CHEAPER_MARGIN) -> str:
+    """What torch's own kernels did at the largest size timed, in words that follow its verdict
+    ("" when torch was not timed)."""
+    native = paired[paired["implementation"] == "torch"]
+    if native.empty:
+        return ""
+    row = native.iloc[-1]
+    measured = (f"On this machine, at {row['size']}, torch's native RMSNorm took "
+                f"**{row['rms_ms']:.2f} ms** and its LayerNorm **{row['layer_ms']:.2f} ms** "
+                f"(medians; paired ratio {ratio_text(row)})")
+    if row["verdict"] == stats.HOLDS:
+        return f"{measured}: here the mean that RMS norm skips does show as saved time."
+    if row["verdict"] == stats.DOES_NOT_HOLD and row["low"] > 1:
+        return f"{measured}: RMSNorm was slower, so less arithmetic is not automatically less time."
+    if row["verdict"] == stats.DOES_NOT_HOLD:
+        return (f"{measured}: no saving of {margin:.0%} or more, so less arithmetic is not "
+                f"automatically less time.")
+    return (f"{measured}: the rounds disagree too much to say which is cheaper here; press "
+            f"Measure again or add repeats.")
+
+
+def implementations_sentence(paired: pd.DataFrame) -> str:
+    """Whether the verdict flips with the implementation at some size, in words."""
+    flips, unsettled = [], []
+    for size, group in paired.groupby("size", sort=False):
+        verdicts = dict(zip(group["implementation"], group["verdict"]))
+        cheaper = [i for i, v in verdicts.items() if v == stats.HOLDS]
+        dearer = [i for i, v in verdicts.items() if v == stats.DOES_NOT_HOLD]
+        unsettled += [f"{i} at {size}" for i, v in verdicts.items() if v == stats.NOT_SETTLED]
+        if cheaper and dearer:
+            flips.append(f"at {size} RMS norm is cheaper in {join(cheaper, 'and')} but not "
+                         f"in {join(dearer, 'or')}")
+    if flips:
+        text = ("The answer flips with the code, not with the formula: " + "; ".join(flips)
+                + ".")
+    elif paired["implementation"].nunique() > 1:
+        text = ("No size where one implementation makes RMS norm cheaper and another does "
+                "not, in this measurement.")
+    else:
+        text = ""
+    if unsettled:
+        text += f" Not settled: {', '.join(unsettled)} (the interval crosses the rule)."
+    return text.strip()

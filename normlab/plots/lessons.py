@@ -352,32 +352,66 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
         height=480))
 
 
-def speed_ratio(ratios: pd.DataFrame) -> go.Figure:
+VERDICT_WORDS = {"holds": "cheaper", "does not hold": "not cheaper", "not settled": "not settled"}
+
+
+def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figure:
     """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper.
 
     Every bar is RMS norm's colour, as everywhere; the implementation is the bar's hatching
-    (as it is the line style in speed_times). Labels sit inside the bars, clear of the 1× line.
+    (as it is the line style in speed_times). Labels sit inside the bars at their foot, clear
+    of the 1× line and the whiskers. Given speed.paired_ratios (columns low, high, n, verdict), each bar has its 95% interval as
+    an error bar and its verdict in the label; `threshold` draws the rule (e.g. 0.95×) dotted.
     """
     traces, color = [], norm_color("rms")
+    with_interval = {"low", "high", "n", "verdict"} <= set(ratios.columns)
     for implementation in dict.fromkeys(ratios["implementation"]):
         rows = ratios[ratios["implementation"] == implementation]
-        traces.append({"type": "bar", "x": rows["size"].to_numpy(), "y": rows["ratio"].to_numpy(),
-                       "name": implementation,
-                       "marker": {"color": style.rgba(color, 0.55), "line": {"color": color,
-                                                                              "width": 1.5},
-                                  "pattern": {"shape": IMPLEMENTATION_PATTERN.get(implementation,
-                                                                                  ""),
-                                              "fgcolor": color, "solidity": 0.3}},
-                       "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "inside",
-                       "insidetextanchor": "middle", "textfont": {"color": "#000000"}})
-    top = float(ratios["ratio"].max()) if len(ratios) else 1.0
+        trace = {"type": "bar", "x": rows["size"].to_numpy(), "y": rows["ratio"].to_numpy(),
+                 "name": implementation,
+                 "marker": {"color": style.rgba(color, 0.55), "line": {"color": color,
+                                                                        "width": 1.5},
+                            "pattern": {"shape": IMPLEMENTATION_PATTERN.get(implementation, ""),
+                                        "fgcolor": color, "solidity": 0.3}},
+                 "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "inside",
+                 "insidetextanchor": "start", "textfont": {"color": "#000000"}}
+        if with_interval:
+            finite = np.isfinite(rows["high"].to_numpy())  # one round: no interval to draw
+            trace["error_y"] = {
+                "type": "data", "symmetric": False, "color": "#000000", "thickness": 1.5,
+                "array": np.where(finite, rows["high"] - rows["ratio"], 0.0),
+                "arrayminus": np.where(finite, rows["ratio"] - rows["low"], 0.0)}
+            trace["text"] = [f"{r:.2f}×<br>{VERDICT_WORDS.get(v, v)}"
+                             for r, v in zip(rows["ratio"], rows["verdict"])]
+            trace["customdata"] = [
+                f"{r:.2f}× [{lo:.2f}, {hi:.2f}], n = {n} rounds: {v}"
+                for r, lo, hi, n, v in zip(rows["ratio"], rows["low"], rows["high"], rows["n"],
+                                           rows["verdict"])]
+            trace["hovertemplate"] = "%{x}: %{customdata}<extra>%{fullData.name}</extra>"
+        traces.append(trace)
+    # a log axis: 0.5x and 2x sit as far from 1 as they are (the interval is symmetric there),
+    # and one wide whisker does not flatten every other bar
+    ends = np.concatenate([ratios[c].to_numpy(float) for c in
+                           (("low", "high", "ratio") if with_interval else ("ratio",))] + [[1.0]])
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    if threshold is not None:
+        ends = np.append(ends, threshold)
+    low, high = float(ends.min()) / 1.25, float(ends.max()) * 1.25
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+             if low <= t <= high]
+    yaxis = {"type": "log", "range": [math.log10(low), math.log10(high)], "tickvals": ticks,
+             "ticktext": [f"{t:g}×" for t in ticks]}
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+               "layer": "below", "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}]
+    if threshold is not None:
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold,
+                       "y1": threshold, "layer": "below",
+                       "line": {"color": TRUTH_COLOR, "width": 1.5, "dash": "dot"}})
+    title = "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)"
     return style.figure(traces, style.layout(
-        "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)",
-        "input size (rows × features)", "time ratio RMS / layer (×)", barmode="group",
-        yaxis={"range": [0, max(1.3, 1.15 * top)]},
-        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
-                 "layer": "below", "line": {"color": TRUTH_COLOR, "width": 2, "dash": "dash"}}],
-        **WIDE))
+        title, "input size (rows × features)",
+        "time ratio RMS / layer (log scale)" + (", 95% interval" if with_interval else ""),
+        barmode="group", yaxis=yaxis, shapes=shapes, **WIDE))
 
 
 # --- claims and presets -----------------------------------------------------------------------
