@@ -90,7 +90,12 @@ def take_controls(page_file: str, controls: Mapping[str, Control]) -> None:
         values, notes = controls_from_query(controls, params)
         st.session_state.update(values)
         st.session_state["url_notes"] = (st.session_state.get("url_notes") or []) + notes
-        st.session_state["_opened_by_link"] = bool(set(params) & {*controls, *URL_FIELDS})
+        # a link: this page's own settings in the URL, or the experiment's on the first page
+        # a session opens (moving between pages carries the experiment's settings too)
+        entry = "_entry_page" not in st.session_state
+        st.session_state["_opened_by_link"] = bool(
+            set(params) & set(controls) or entry and set(params) & set(URL_FIELDS))
+    st.session_state.setdefault("_entry_page", page)
     for control in controls.values():
         st.session_state.setdefault(control.key, control.default)
     write_url({k: v for k, v in st.query_params.to_dict().items() if k not in controls})

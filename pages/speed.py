@@ -9,7 +9,16 @@ from normlab.plots import lessons as lp
 
 SIZES = ["64x64", "256x256", "1024x256", "2048x1024", "4096x1024", "8192x2048"]
 
-appkit.page_setup(__file__)
+DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+CONTROLS = {
+    "sizes": appkit.Control("speed_sizes", ["256x256", "2048x1024"], choices=tuple(SIZES)),
+    "code": appkit.Control("speed_implementations", ["normlab", "torch", "naive"],
+                           choices=("normlab", "torch", "naive")),
+    "compile": appkit.Control("speed_compile", False),
+    "on": appkit.Control("speed_device", "cpu", choices=DEVICES),
+    "repeats": appkit.Control("speed_repeats", 7, lo=3, hi=31),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Speed")
 st.write(
     "RMS norm skips the mean: Zhang & Sennrich (2019, *Root Mean Square Layer Normalization*) "
@@ -26,18 +35,15 @@ st.write(
 
 with st.form("speed_form"):
     left, middle, right = st.columns([3, 3, 2])
-    sizes = left.multiselect("Input sizes (rows x features)", SIZES, default=["256x256",
-                             "2048x1024"], key="speed_sizes")
+    sizes = left.multiselect("Input sizes (rows x features)", SIZES, key="speed_sizes")
     implementations = middle.multiselect(
-        "Implementations", ["normlab", "torch", "naive"], default=["normlab", "torch", "naive"],
-        key="speed_implementations", help="normlab: the from-scratch layers with hand-written "
+        "Implementations", CONTROLS["code"].choices, key="speed_implementations", help="normlab: the from-scratch layers with hand-written "
         "backward; torch: torch.nn's native kernels; naive: the textbook formula, autograd "
         "does the backward.")
     compiled = middle.checkbox("Also torch.compile the naive formula", key="speed_compile",
                                help="Compiling takes tens of seconds on a CPU.")
-    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    device = right.radio("Device", devices, horizontal=True, key="speed_device")
-    repeats = right.slider("Repeats", 3, 31, 7, step=2, key="speed_repeats")
+    device = right.radio("Device", DEVICES, horizontal=True, key="speed_device")
+    repeats = right.slider("Repeats", *CONTROLS["repeats"].bounds, step=2, key="speed_repeats")
     st.form_submit_button("Time them", type="primary", icon=":material/timer:", key="speed_run")
 measure_again = st.button("Measure again", key="speed_again", icon=":material/replay:",
                           help="Timings are kept for everyone; this takes a fresh measurement.")

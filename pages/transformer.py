@@ -7,7 +7,18 @@ from normlab.lessons import transformer as lesson
 from normlab.plots import transformer as tp
 from normlab.registry import norm_label
 
-appkit.page_setup(__file__)
+CONTROLS = {
+    "seeds": appkit.Control("tf_seeds", lesson.SEEDS, lo=1, hi=5),
+    "run_steps": appkit.Control("tf_steps", lesson.TRANSFORMER_QUICK.steps, lo=20, hi=300),
+    "rate": appkit.Control("tf_lr", lesson.TRANSFORMER_QUICK.lr, choices=(0.001, 0.003, 0.01,
+                                                                          0.02)),
+    "warmup": appkit.Control("tf_warmup", lesson.WARMUP_STEPS, lo=10, hi=150),
+    "trained": appkit.Control("tf_started", False),  # a link opens with its results shown
+    "race": appkit.Control("tf_norms", ["layer", "rms", "dyt"],
+                           choices=("layer", "rms", "dyt", "none")),
+    "raced": appkit.Control("tf_raced", False),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("A tiny transformer")
 st.write(
     "Layer norm and RMS norm matter most in transformers. The original transformer put the "
@@ -31,14 +42,13 @@ st.header("Where the norm sits, and warm-up")
 base = lesson.TRANSFORMER_QUICK
 with st.form("tf_form"):
     left, middle, right = st.columns(3)
-    seeds = left.slider("Seeds", 1, 5, lesson.SEEDS, key="tf_seeds", help="Each seed: new "
-                        "weights, batches and prompts. Two or more give a 95% interval.")
-    steps = middle.slider("Training steps per run", 20, 300, base.steps, step=10,
+    seeds = left.slider("Seeds", *CONTROLS["seeds"].bounds, key="tf_seeds", help="Each seed: "
+                        "new weights, batches and prompts. Two or more give a 95% interval.")
+    steps = middle.slider("Training steps per run", *CONTROLS["run_steps"].bounds, step=10,
                           key="tf_steps")
-    lr = right.select_slider("Learning rate (Adam)", [0.001, 0.003, 0.01, 0.02],
-                             value=base.lr, key="tf_lr",
+    lr = right.select_slider("Learning rate (Adam)", CONTROLS["rate"].choices, key="tf_lr",
                              help="Post-LN's trouble shows at a large one.")
-    warmup = left.slider("Warm-up steps", 10, 150, lesson.WARMUP_STEPS, step=10,
+    warmup = left.slider("Warm-up steps", *CONTROLS["warmup"].bounds, step=10,
                          key="tf_warmup", help="The learning rate rises from 0 over these.")
     submitted = st.form_submit_button("Train the transformers", type="primary",
                                       icon=":material/play_arrow:", key="tf_run")
@@ -76,8 +86,7 @@ if warm is not None and not warm.runs.empty:
 st.header("LN vs RMS vs DyT")
 with st.form("tf_race_form"):
     norms = st.multiselect("Norms in the race (pre-LN, the seeds, steps and learning rate "
-                           "above)", ["layer", "rms", "dyt", "none"],
-                           default=["layer", "rms", "dyt"], format_func=norm_label,
+                           "above)", CONTROLS["race"].choices, format_func=norm_label,
                            key="tf_norms")
     raced = st.form_submit_button("Race the norms", icon=":material/timer:", key="tf_race_run")
 if raced:
