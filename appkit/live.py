@@ -146,8 +146,10 @@ def earlier(now: Run) -> tuple[tuple[str, pd.DataFrame], ...]:
 
 
 # --- the charts -------------------------------------------------------------------------------
+# automargin: a tick label wider than the margin (a diverging run's 2×10³⁴) widens the margin
+# instead of running into the axis title; ordinary ticks fit in 50 px, so nothing moves
 COMPACT = {"margin": {"l": 50, "r": 10, "t": 36, "b": 48}, "title": {"font": {"size": 14}},
-           "xaxis": {"title": {"text": "step"}}}
+           "xaxis": {"title": {"text": "step"}}, "yaxis": {"automargin": True}}
 
 
 def compact(fig, legend: dict | None = None):
@@ -171,8 +173,10 @@ def charts(run: Run | None, cfg: TrainConfig, layers_view: str) -> dict[str, Slo
     inside = {"x": 0.99, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.6)",
               "font": {"size": 10}}
     slots = {
+        # "loss (nats)": the full "cross-entropy loss (nats)" is taller than a 180 px plot
         "loss": Slot(compact(plots.loss_curves(metrics, earlier=earlier_runs),
-                             {**inside, "y": 0.98, "yanchor": "top"}), "50%", 180, 0.42),
+                             {**inside, "y": 0.98, "yanchor": "top"}).update_layout(
+                                 yaxis_title_text="loss (nats)"), "50%", 180, 0.42),
         "accuracy": Slot(compact(plots.accuracy_curves(metrics, earlier=earlier_runs),
                                  {**inside, "y": 0.02, "yanchor": "bottom"}).update_layout(
                                      yaxis_title_text="accuracy (%)"), "50%", 180, 0.42),

@@ -326,6 +326,49 @@ def test_live_lab_screenshots_after_switching_to_batchnorm(server, browser, scre
         context.close()
 
 
+COLLIDING_TEXTS = """div => {  // texts of one plot that leave its box or overlap another
+  const box = div.getBoundingClientRect(), texts = [], found = [];
+  for (const text of div.querySelectorAll("text")) {
+    const r = text.getBoundingClientRect();
+    if (!r.width || !text.textContent.trim()) continue;
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5
+        || r.bottom > box.bottom + 0.5) found.push(`outside: ${text.textContent}`);
+    texts.push([text, r]);
+  }
+  const tick = (text) => text.closest(".xtick") ? "x" : text.closest(".ytick") ? "y" : "";
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+    const [a, ra] = texts[i], [b, rb] = texts[j];
+    if (tick(a) && tick(b) && tick(a) !== tick(b)) continue;  // the two 0s at the corner
+    const wide = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const high = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (wide > 1 && high > 1) found.push(`overlap: ${a.textContent} / ${b.textContent}`);
+  }
+  return found;
+}"""
+
+
+def test_live_lab_chart_texts_neither_collide_nor_leave_their_charts(server, browser):
+    """A diverging run has the widest tick labels (2×10³⁴): at each of LIVE_LAB_VIEWPORTS no
+    title, tick or legend text of a live plot overlaps another or leaves the plot's box (the
+    x and y axes' 0 at the corner aside). Measured before the fix: the loss axis title ran
+    into its ticks and, at 1280x720, into the chart title; the gradient colour bar's 10⁰
+    into its ≥10¹."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = open_page(context, server.url + "/live_lab?lr=50&init_gain=5&norm=none&steps=40")
+        click_and_wait(page, "train", "Diverged at step")
+        found = {}
+        for width, height in LIVE_LAB_VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(1200)  # the frame redraws for the new size
+            for div in live_frame(page).locator(LIVE_CHART).all():
+                if problems := div.evaluate(COLLIDING_TEXTS):
+                    found[f"{width}x{height} {div.get_attribute('data-chart')}"] = problems
+        assert not found, found
+    finally:
+        context.close()
+
+
 def test_reset_step_and_train_in_the_browser(server, context):
     page = open_page(context, server.url + "/live_lab?steps=60&seed=104")
     button(page, "reset").click()
