@@ -425,6 +425,53 @@ def test_inspector_play_moves_the_slider_keeps_the_charts_painted_and_pauses(ser
     no_exception(page)
 
 
+HELD_PROBE = """(frame) => {  // in the page: each animation frame, is the inspector's overlay
+  // chart there, full height, with a line drawn? (an iframe remounted or resized would fail it)
+  const P = window.__held = {frames: 0, bad: [], run: true};
+  const tick = () => {
+    if (!P.run) return;
+    P.frames++;
+    const iframe = document.querySelector(frame);
+    const chart = iframe && iframe.contentDocument &&
+      iframe.contentDocument.querySelector("[data-chart='overlay']");
+    const line = chart && [...chart.querySelectorAll("path.js-line")].some(
+      (path) => (path.getAttribute("d") || "").length > 10);
+    const why = !iframe ? "no frame" : iframe.getBoundingClientRect().height < 400 ?
+      `frame ${iframe.getBoundingClientRect().height} px` : !chart ? "no chart" :
+      chart.getBoundingClientRect().height < 400 ? "chart collapsed" : !line ? "no line" : null;
+    if (why) P.bad.push(why);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def test_inspector_charts_neither_blank_nor_collapse_across_clicks(server, context):
+    """Previous, Next, Play, Pause and a slider key each rerun the page or its fragment; in every
+    animation frame from before the first click to after the last, the overlay chart's frame
+    is there at full height with its line drawn. The first load trains the run (a seed no other
+    test uses): before the fix, its spinner's place went at the first click and the frame,
+    one place up, was remounted: 0 px high for ~0.9 s."""
+    page = open_page(context, server.url + "/inspector?steps=300&seed=106")
+    live_frame(page).locator("[data-chart='overlay'] .scatterlayer path.js-line").first.wait_for(
+        state="attached", timeout=60_000)
+    page.wait_for_timeout(500)  # the frame takes its height
+    page.evaluate(HELD_PROBE, LIVE_FRAME)
+    for key in ("inspect_previous", "inspect_previous", "inspect_next", "inspect_play",
+                "inspect_play"):
+        button(page, key).click()
+        page.wait_for_timeout(1200)
+    page.locator("[data-testid='stMain'] [data-testid='stSlider'] input").first.focus()
+    page.keyboard.press("ArrowLeft")
+    wait_idle(page, 30_000)
+    page.wait_for_timeout(800)
+    probe = page.evaluate("() => { window.__held.run = false; return window.__held; }")
+    stamps = live_frame(page).locator("body").evaluate("() => window.__stamps")
+    assert len(set(stamps)) >= 4, stamps  # the clicks did redraw it
+    assert probe["frames"] > 30 and not probe["bad"], (probe["frames"], probe["bad"][:10])
+    no_exception(page)
+
+
 def test_a_diverging_run_names_the_step_without_a_traceback(server, context):
     page = open_page(context, server.url + "/live_lab?lr=50&init_gain=5&norm=none&steps=40")
     click_and_wait(page, "train", "Diverged at step")
