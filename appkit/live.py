@@ -1,5 +1,6 @@
 """The live lab's run: a Job on the server's Scheduler held in st.session_state, the buttons'
-callbacks (Train, Pause, Step, Reset, Stop, Pin) and the runs drawn faded under it.
+callbacks (Train, Pause, Step, Reset, Stop, Pin), the runs drawn faded under it, and the five
+live charts laid out small (`charts`).
 
 Training happens on the scheduler's thread, never in a script run, so the page's fragment can
 redraw while it trains and a button click never waits on a step. What the page draws is
@@ -11,13 +12,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from appkit.live_chart import Slot
 from appkit.runs import LIVE_RUN_KEY, run_store
 from appkit.runs import scheduler as _scheduler  # the server's one Scheduler
 from appkit.scheduler import Full
+from appkit.show import tagged
 from appkit.url import URL_FIELDS
+from normlab import plots
 from normlab.config import ConfigError, TrainConfig
 from normlab.engine import Run
-from normlab.plots import norm_label
 
 JOB_KEY = "live_job"
 PREVIOUS_KEY = "live_previous"  # the run shown before the current one started
@@ -129,7 +132,7 @@ def label(run: Run, now: TrainConfig, prefix: str) -> str:
     """'previous: No norm, depth 20': the norm and what differs from the run on screen."""
     changed = [f"{field} {getattr(run.config, field)}" for field in URL_FIELDS
                if field != "norm" and getattr(run.config, field) != getattr(now, field)]
-    return ", ".join([f"{prefix}: {norm_label(run.config.norm)}", *changed[:2]])
+    return ", ".join([f"{prefix}: {plots.norm_label(run.config.norm)}", *changed[:2]])
 
 
 def earlier(now: Run) -> tuple[tuple[str, pd.DataFrame], ...]:
@@ -140,3 +143,60 @@ def earlier(now: Run) -> tuple[tuple[str, pd.DataFrame], ...]:
         if run is not None and run is not now and all(run is not r for _, r, _ in drawn):
             drawn.append((label(run, now.config, prefix), run, key))
     return tuple((name, run.metrics.assign(norm=run.config.norm)) for name, run, _ in drawn)
+
+
+# --- the charts -------------------------------------------------------------------------------
+# automargin: a tick label wider than the margin (a diverging run's 2×10³⁴) widens the margin
+# instead of running into the axis title; ordinary ticks fit in 50 px, so nothing moves
+COMPACT = {"margin": {"l": 50, "r": 10, "t": 36, "b": 48}, "title": {"font": {"size": 14}},
+           "xaxis": {"title": {"text": "step"}}, "yaxis": {"automargin": True}}
+
+
+def compact(fig, legend: dict | None = None):
+    """A live chart laid out small: short margins and title, the legend inside the plot."""
+    fig.update_layout(**COMPACT, legend=legend or {"orientation": "h", "x": 1, "xanchor": "right",
+                                                   "y": 1.0, "yanchor": "bottom",
+                                                   "font": {"size": 10}})
+    return fig
+
+
+HEATMAP_LEGEND = {"x": 1.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom",
+                  "font": {"size": 10}}  # the exact-zero entry, under the shortened colour bar
+
+
+def charts(run: Run | None, cfg: TrainConfig, layers_view: str) -> dict[str, Slot]:
+    """The five live plots: loss and accuracy over one row, every layer and its gradients
+    below (before the first snapshot, empty loss and accuracy axes for `cfg`'s norm)."""
+    metrics = tagged(run.metrics if run is not None else EMPTY_METRICS,
+                     run.config.norm if run is not None else cfg.norm)
+    earlier_runs = earlier(run) if run is not None else ()
+    inside = {"x": 0.99, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.6)",
+              "font": {"size": 10}}
+    slots = {
+        # "loss (nats)": the full "cross-entropy loss (nats)" is taller than a 180 px plot
+        "loss": Slot(compact(plots.loss_curves(metrics, earlier=earlier_runs),
+                             {**inside, "y": 0.98, "yanchor": "top"}).update_layout(
+                                 yaxis_title_text="loss (nats)"), "50%", 180, 0.42),
+        "accuracy": Slot(compact(plots.accuracy_curves(metrics, earlier=earlier_runs),
+                                 {**inside, "y": 0.02, "yanchor": "bottom"}).update_layout(
+                                     yaxis_title_text="accuracy (%)"), "50%", 180, 0.42),
+    }
+    if run is None or run.layer_stats.empty:
+        return slots
+    if layers_view == "bands":
+        layer_fig = plots.percentile_bands(run.layer_stats, run.config.norm)
+    else:
+        layer_fig = plots.layer_spread_heatmap(run.layer_stats, run.config.norm)
+    norm = plots.norm_label(run.config.norm)
+    heatmaps = {"layers": (layer_fig, f"Spread per layer ({norm})" if layers_view != "bands"
+                           else f"15th–85th percentile, 4 layers ({norm})"),
+                "gradients": (plots.gradient_heatmap(run.gradients), "Gradient ‖∇W‖ by layer"),
+                "update_ratio": (plots.update_ratio_heatmap(run.gradients),
+                                 "Update ratio ‖ΔW‖/‖W‖ (white = 10⁻³)")}
+    for name, (fig, short_title) in heatmaps.items():
+        legend = HEATMAP_LEGEND if name != "layers" or layers_view != "bands" else None
+        fig = compact(fig, legend).update_layout(title_text=short_title)
+        fig.update_traces(colorbar={"len": 0.8, "y": 1.0, "yanchor": "top"},
+                          selector={"type": "heatmap"})
+        slots[name] = Slot(fig, "33.4%" if name == "update_ratio" else "33.3%", 220, 0.58)
+    return slots

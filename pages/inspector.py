@@ -27,7 +27,11 @@ if st.session_state.get("keep_inspect_source") not in sources:
     st.session_state["keep_inspect_source"] = sources[0]
 source = st.radio("Run to inspect", sources, key="keep_inspect_source", horizontal=True,
                   disabled=len(sources) == 1, help="Train in the live lab to inspect that run.")
-run = live if source == "my last live-lab run" else appkit.cached_run(cfg)
+# training's spinner and notice stay in this container: when the next run replays the stored
+# run they are gone, and without it every element below would move up one place, the chart
+# frame with them (remounted: measured 0 px high for ~0.9 s at the first click)
+with st.container():
+    run = live if source == "my last live-lab run" else appkit.cached_run(cfg)
 if run is None or run.histograms.empty:
     st.info("This run recorded no snapshots: it diverged or stopped at once. Try other settings.")
     st.stop()

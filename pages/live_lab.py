@@ -4,7 +4,7 @@ import streamlit as st
 
 import appkit
 from appkit import live
-from appkit.live_chart import Slot, live_charts
+from appkit.live_chart import live_charts
 from normlab import plots
 
 appkit.page_setup(__file__)
@@ -38,57 +38,6 @@ buttons.button("Unpin" if pinned else "Pin", key="pin", icon=":material/keep:",
                on_click=live.toggle_pin, help="Keep this run on the loss and accuracy charts, "
                                               "faded, while you train others.")
 
-COMPACT = {"margin": {"l": 50, "r": 10, "t": 36, "b": 48}, "title": {"font": {"size": 14}},
-           "xaxis": {"title": {"text": "step"}}}
-
-
-def compact(fig, legend: dict | None = None):
-    """A live chart laid out small: short margins and title, the legend inside the plot."""
-    fig.update_layout(**COMPACT, legend=legend or {"orientation": "h", "x": 1, "xanchor": "right",
-                                                   "y": 1.0, "yanchor": "bottom",
-                                                   "font": {"size": 10}})
-    return fig
-
-
-HEATMAP_LEGEND = {"x": 1.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom",
-                  "font": {"size": 10}}  # the exact-zero entry, under the shortened colour bar
-
-
-def charts(run, layers_view: str) -> dict[str, Slot]:
-    """The five live plots: loss and accuracy over one row, every layer and its gradients below."""
-    metrics = appkit.tagged(run.metrics, run.config.norm) if run is not None else \
-        appkit.tagged(live.EMPTY_METRICS, cfg.norm)
-    earlier = live.earlier(run) if run is not None else ()
-    inside = {"x": 0.99, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.6)",
-              "font": {"size": 10}}
-    slots = {
-        "loss": Slot(compact(plots.loss_curves(metrics, earlier=earlier),
-                             {**inside, "y": 0.98, "yanchor": "top"}), "50%", 180, 0.42),
-        "accuracy": Slot(compact(plots.accuracy_curves(metrics, earlier=earlier),
-                                 {**inside, "y": 0.02, "yanchor": "bottom"}).update_layout(
-                                     yaxis_title_text="accuracy (%)"), "50%", 180, 0.42),
-    }
-    if run is None or run.layer_stats.empty:
-        return slots
-    if layers_view == "bands":
-        layer_fig = plots.percentile_bands(run.layer_stats, run.config.norm)
-    else:
-        layer_fig = plots.layer_spread_heatmap(run.layer_stats, run.config.norm)
-    norm = plots.norm_label(run.config.norm)
-    heatmaps = {"layers": (layer_fig, f"Spread per layer ({norm})" if layers_view != "bands"
-                           else f"15th–85th percentile, 4 layers ({norm})"),
-                "gradients": (plots.gradient_heatmap(run.gradients), "Gradient ‖∇W‖ by layer"),
-                "update_ratio": (plots.update_ratio_heatmap(run.gradients),
-                                 "Update ratio ‖ΔW‖/‖W‖ (white = 10⁻³)")}
-    for name, (fig, short_title) in heatmaps.items():
-        legend = HEATMAP_LEGEND if name != "layers" or layers_view != "bands" else None
-        fig = compact(fig, legend).update_layout(title_text=short_title)
-        fig.update_traces(colorbar={"len": 0.8, "y": 1.0, "yanchor": "top"},
-                          selector={"type": "heatmap"})
-        slots[name] = Slot(fig, "33.4%" if name == "update_ratio" else "33.3%", 220, 0.58)
-    return slots
-
-
 # paused: a slow tick still tells the scheduler someone looks (it cancels unwatched jobs)
 appkit.default("keep_live_layers", "spread")
 
@@ -119,7 +68,7 @@ def live_view():
         status.progress(min(run.step / max(run.config.steps, 1), 1.0),
                         text=f"step {run.step} / {run.config.steps} · {run.wall_time:.1f} s · "
                              f"{'paused' if now == 'paused' else 'training'}")
-    live_charts(charts(run, layers_view), key="live_charts", toolbar=False,
+    live_charts(live.charts(run, cfg, layers_view), key="live_charts", toolbar=False,
                 stamp=f"{run.step if run else 0}/{run.status if run else 'none'}")
     if running and now not in live.ACTIVE:  # it ended or paused: the buttons change
         st.rerun()

@@ -326,6 +326,49 @@ def test_live_lab_screenshots_after_switching_to_batchnorm(server, browser, scre
         context.close()
 
 
+COLLIDING_TEXTS = """div => {  // texts of one plot that leave its box or overlap another
+  const box = div.getBoundingClientRect(), texts = [], found = [];
+  for (const text of div.querySelectorAll("text")) {
+    const r = text.getBoundingClientRect();
+    if (!r.width || !text.textContent.trim()) continue;
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5
+        || r.bottom > box.bottom + 0.5) found.push(`outside: ${text.textContent}`);
+    texts.push([text, r]);
+  }
+  const tick = (text) => text.closest(".xtick") ? "x" : text.closest(".ytick") ? "y" : "";
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+    const [a, ra] = texts[i], [b, rb] = texts[j];
+    if (tick(a) && tick(b) && tick(a) !== tick(b)) continue;  // the two 0s at the corner
+    const wide = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const high = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (wide > 1 && high > 1) found.push(`overlap: ${a.textContent} / ${b.textContent}`);
+  }
+  return found;
+}"""
+
+
+def test_live_lab_chart_texts_neither_collide_nor_leave_their_charts(server, browser):
+    """A diverging run has the widest tick labels (2×10³⁴): at each of LIVE_LAB_VIEWPORTS no
+    title, tick or legend text of a live plot overlaps another or leaves the plot's box (the
+    x and y axes' 0 at the corner aside). Measured before the fix: the loss axis title ran
+    into its ticks and, at 1280x720, into the chart title; the gradient colour bar's 10⁰
+    into its ≥10¹."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = open_page(context, server.url + "/live_lab?lr=50&init_gain=5&norm=none&steps=40")
+        click_and_wait(page, "train", "Diverged at step")
+        found = {}
+        for width, height in LIVE_LAB_VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(1200)  # the frame redraws for the new size
+            for div in live_frame(page).locator(LIVE_CHART).all():
+                if problems := div.evaluate(COLLIDING_TEXTS):
+                    found[f"{width}x{height} {div.get_attribute('data-chart')}"] = problems
+        assert not found, found
+    finally:
+        context.close()
+
+
 def test_reset_step_and_train_in_the_browser(server, context):
     page = open_page(context, server.url + "/live_lab?steps=60&seed=104")
     button(page, "reset").click()
@@ -379,6 +422,53 @@ def test_inspector_play_moves_the_slider_keeps_the_charts_painted_and_pauses(ser
     held = frame.locator("body").get_attribute("data-stamp")
     page.wait_for_timeout(1500)
     assert frame.locator("body").get_attribute("data-stamp") == held
+    no_exception(page)
+
+
+HELD_PROBE = """(frame) => {  // in the page: each animation frame, is the inspector's overlay
+  // chart there, full height, with a line drawn? (an iframe remounted or resized would fail it)
+  const P = window.__held = {frames: 0, bad: [], run: true};
+  const tick = () => {
+    if (!P.run) return;
+    P.frames++;
+    const iframe = document.querySelector(frame);
+    const chart = iframe && iframe.contentDocument &&
+      iframe.contentDocument.querySelector("[data-chart='overlay']");
+    const line = chart && [...chart.querySelectorAll("path.js-line")].some(
+      (path) => (path.getAttribute("d") || "").length > 10);
+    const why = !iframe ? "no frame" : iframe.getBoundingClientRect().height < 400 ?
+      `frame ${iframe.getBoundingClientRect().height} px` : !chart ? "no chart" :
+      chart.getBoundingClientRect().height < 400 ? "chart collapsed" : !line ? "no line" : null;
+    if (why) P.bad.push(why);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def test_inspector_charts_neither_blank_nor_collapse_across_clicks(server, context):
+    """Previous, Next, Play, Pause and a slider key each rerun the page or its fragment; in every
+    animation frame from before the first click to after the last, the overlay chart's frame
+    is there at full height with its line drawn. The first load trains the run (a seed no other
+    test uses): before the fix, its spinner's place went at the first click and the frame,
+    one place up, was remounted: 0 px high for ~0.9 s."""
+    page = open_page(context, server.url + "/inspector?steps=300&seed=106")
+    live_frame(page).locator("[data-chart='overlay'] .scatterlayer path.js-line").first.wait_for(
+        state="attached", timeout=60_000)
+    page.wait_for_timeout(500)  # the frame takes its height
+    page.evaluate(HELD_PROBE, LIVE_FRAME)
+    for key in ("inspect_previous", "inspect_previous", "inspect_next", "inspect_play",
+                "inspect_play"):
+        button(page, key).click()
+        page.wait_for_timeout(1200)
+    page.locator("[data-testid='stMain'] [data-testid='stSlider'] input").first.focus()
+    page.keyboard.press("ArrowLeft")
+    wait_idle(page, 30_000)
+    page.wait_for_timeout(800)
+    probe = page.evaluate("() => { window.__held.run = false; return window.__held; }")
+    stamps = live_frame(page).locator("body").evaluate("() => window.__stamps")
+    assert len(set(stamps)) >= 4, stamps  # the clicks did redraw it
+    assert probe["frames"] > 30 and not probe["bad"], (probe["frames"], probe["bad"][:10])
     no_exception(page)
 
 

@@ -178,7 +178,7 @@ def gradient_heatmap(gradients: pd.DataFrame) -> go.Figure:
     range (GRADIENT_RANGE, the same for every run), exact zeros in black."""
     return _log_heatmap(gradients, "weight_grad_norm", "Gradient norm by layer (log scale)",
                         "‖∇W‖", GRADIENT_SCALE, GRADIENT_RANGE, "‖∇W‖",
-                        "exactly 0")
+                        "exactly 0", step_ticks=3)  # 10⁻⁸, 10⁻⁵, 10⁻², ≥10¹: no 10⁰ under ≥10¹
 
 
 def update_ratio_heatmap(gradients: pd.DataFrame) -> go.Figure:
