@@ -7,8 +7,12 @@ import streamlit as st
 import appkit
 from appkit.live_chart import Slot, live_charts
 from normlab import plots
+from normlab.config import LIMITS
 
-appkit.page_setup(__file__)
+# -1: the last layer or step the run recorded (as is a layer or step that it did not record)
+CONTROLS = {"layer": appkit.Control("keep_inspect_layer", -1, lo=-1, hi=LIMITS["depth"][1]),
+            "step": appkit.Control("keep_inspect_step", -1, lo=-1, hi=LIMITS["steps"][1])}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("Layer inspector")
 st.write(
     "Every few steps the lab recorded a histogram of each layer's values going into the norm "

@@ -7,12 +7,13 @@ from appkit import live
 from appkit.live_chart import live_charts
 from normlab import plots
 
-appkit.page_setup(__file__)
+VIEW = appkit.Control("keep_live_layers", "spread", choices=("spread", "bands"))
+appkit.page_setup(__file__, controls={"view": VIEW})
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-bottom:2rem}"
         "</style>")  # the lab is one screen: less empty space above the title
 cfg = appkit.sidebar()
-if st.session_state.pop("autostart", False):  # "Start here" on Home
-    live.start(cfg)
+if st.session_state.pop("autostart", False) or appkit.opened_by_link():  # Home's Start; a link
+    live.start(cfg)  # (replayed at once if this server has trained it)
 if live.state() not in ("idle", "done") and live.job().config != cfg:
     live.stop()  # the sidebar changed under a run: end it (the page says so), no runaway
 state = live.state()
@@ -47,7 +48,7 @@ def live_view():
     run, now = live.look(), live.state()
     status, view = st.columns([6, 2], vertical_alignment="center")
     layers_view = view.segmented_control(
-        "Layers", ["spread", "bands"], key="keep_live_layers",
+        "Layers", VIEW.choices, key=VIEW.key,
         format_func={"spread": "spread", "bands": "bands"}.get,
         label_visibility="collapsed", help="Every layer's spread by step, or the 15th–85th "
         "percentile band of four layers.") or "spread"

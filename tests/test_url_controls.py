@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from apptest_helpers import figures
+from apptest_helpers import figures, settle
 from streamlit.testing.v1 import AppTest
 
 from appkit.pages import PAGES
@@ -97,7 +97,7 @@ def open_link(page: str, params: dict[str, str]) -> AppTest:
     for name, value in {"steps": "20", **params}.items():
         at.query_params[name] = value
     at.run()
-    return at.switch_page(page).run()
+    return settle(at.switch_page(page).run())  # the live lab trains off the script thread
 
 
 def page_controls(page: str) -> dict[str, Control]:
@@ -111,7 +111,8 @@ def query(at: AppTest) -> dict[str, str]:
 
 
 # values other than other_value's where that would cost minutes (torch.compile on a CPU)
-COSTLY = {"pages/speed.py": {"compile": False}}
+# (and for the inspector, a layer and a step its 20-step run records)
+COSTLY = {"pages/speed.py": {"compile": False}, "pages/inspector.py": {"layer": 2, "step": 10}}
 WITH_CONTROLS = [page.path for page in PAGES if page.path not in ("pages/home.py",)]
 
 
