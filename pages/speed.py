@@ -37,9 +37,9 @@ with st.form("speed_form"):
     left, middle, right = st.columns([3, 3, 2])
     sizes = left.multiselect("Input sizes (rows x features)", SIZES, key="speed_sizes")
     implementations = middle.multiselect(
-        "Implementations", CONTROLS["code"].choices, key="speed_implementations", help="normlab: the from-scratch layers with hand-written "
-        "backward; torch: torch.nn's native kernels; naive: the textbook formula, autograd "
-        "does the backward.")
+        "Implementations", CONTROLS["code"].choices, key="speed_implementations",
+        help="normlab: the from-scratch layers with hand-written backward; torch: torch.nn's "
+        "native kernels; naive: the textbook formula, autograd does the backward.")
     compiled = middle.checkbox("Also torch.compile the naive formula", key="speed_compile",
                                help="Compiling takes tens of seconds on a CPU.")
     device = right.radio("Device", DEVICES, horizontal=True, key="speed_device")

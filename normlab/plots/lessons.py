@@ -360,8 +360,9 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
 
     Every bar is RMS norm's colour, as everywhere; the implementation is the bar's hatching
     (as it is the line style in speed_times). Labels sit inside the bars at their foot, clear
-    of the 1× line and the whiskers. Given speed.paired_ratios (columns low, high, n, verdict), each bar has its 95% interval as
-    an error bar and its verdict in the label; `threshold` draws the rule (e.g. 0.95×) dotted.
+    of the 1× line and the whiskers. Given speed.paired_ratios (columns low, high, n,
+    verdict), each bar has its 95% interval as an error bar and its verdict in the label;
+    `threshold` draws the rule (e.g. 0.95×) dotted.
     """
     traces, color = [], norm_color("rms")
     with_interval = {"low", "high", "n", "verdict"} <= set(ratios.columns)
