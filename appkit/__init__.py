@@ -2,14 +2,16 @@
 names re-exported here; each lives in one module of this package:
 
     pages    the page list (path, title, icon, lesson key) for app.py's navigation and links
-    url      query parameters <-> TrainConfig, with a note per clamped value (pure)
+    url      query parameters <-> TrainConfig and a page's Controls, a note per clamped
+             value (pure)
     limits   the cost estimate, the per-run budget and the server's caps (pure)
     sidebar  page_setup, widget state across pages, the shared sidebar, go_to
     runs     the in-memory run store over the disk run cache, the scheduler, get_or_train,
              last_run, cached_run
     scheduler the server's workers: every run trains in turns, off the script threads
     sweeps   the lessons' experiments, cached for every session, with progress and Stop
-    show     chart, downloads, outcome boxes, describe_change, tagged
+    show     chart (kept for the page's HTML download), CSV downloads with the settings,
+             outcome boxes, describe_change, tagged
 
 A page calls `page_setup(__file__)` first, `sidebar()` for the experiment's TrainConfig,
 `appkit.live` (the live lab's job) or `get_or_train` for a Run, and the plot builders in
