@@ -216,20 +216,21 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not out_folder_ready(args.out, "lesson"):
         return 1
-    claim = claims.claim_for_lesson(args.name)
+    lesson_claims = claims.claims_for_lesson(args.name)
     if args.json:
-        if claim is None:
+        if not lesson_claims:
             parser.error(f"lesson {args.name} has no verdict; --json needs one of "
-                         f"{', '.join(c.lesson for c in claims.CLAIMS)}")
-        start = time.perf_counter()
-        verdict = claims.check_claim(claim.id, seeds=args.seeds)
-        print(verdict_line(claim.id, verdict, time.perf_counter() - start, lesson=args.name),
-              flush=True)
-        if args.out is not None:
-            verdict.outcome_frame.to_csv(args.out / f"{claim.id}.csv", index=False)
+                         f"{', '.join(dict.fromkeys(c.lesson for c in claims.CLAIMS))}")
+        for claim in lesson_claims:
+            start = time.perf_counter()
+            verdict = claims.check_claim(claim.id, seeds=args.seeds)
+            print(verdict_line(claim.id, verdict, time.perf_counter() - start,
+                               lesson=args.name), flush=True)
+            if args.out is not None:
+                verdict.outcome_frame.to_csv(args.out / f"{claim.id}.csv", index=False)
         return 0
     write_frames(lessons.run_lesson(args.name), args.out)
-    if claim is not None:
+    for claim in lesson_claims:
         print()
         print(describe_verdict(claim.id, claims.check_claim(claim.id, seeds=args.seeds)))
     return 0

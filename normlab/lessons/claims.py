@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from normlab import stats
+from normlab.lessons import lr_window, why_bn
 from normlab.lessons._common import (
     Progress,
     ShouldStop,
@@ -19,6 +20,11 @@ from normlab.lessons._common import (
 )
 from normlab.lessons.batch_dependence import batch_dependence
 from normlab.lessons.batch_size import BUDGET_WORDS, batch_size_study
+from normlab.lessons.beyond_verdicts import (
+    verdict_bn_helps_despite_noise,
+    verdict_bn_smoother_loss,
+    verdict_norm_allows_larger_lr,
+)
 from normlab.lessons.convergence import CONVERGENCE_QUICK, convergence_sweep, steps_to_accuracy
 from normlab.lessons.depth import best_lrs, depth_lr_study
 from normlab.lessons.invariances import RESCALED, RESCALINGS, invariance_table
@@ -376,14 +382,45 @@ CLAIMS: list[Claim] = [
         # an evaluation every 2 steps (and interpolation between them): few ties
         defaults=dict(base=CONVERGENCE_QUICK.replace(eval_every=2)),
     ),
+    Claim(
+        id="norm_allows_larger_lr",
+        text="Normalization lets you train with larger learning rates.",
+        lesson="lr_window",
+        experiment=lr_window.lr_sweep,  # at its defaults: the page's first sweep
+        verdict=verdict_norm_allows_larger_lr,
+    ),
+    Claim(
+        id="bn_helps_despite_noise",
+        text="Batch norm still helps when the distribution after it moves at every step.",
+        lesson="why_bn",
+        experiment=why_bn.why_bn,  # at its defaults: the page's first run
+        verdict=verdict_bn_helps_despite_noise,
+        outcome=lambda result: result.runs,
+    ),
+    Claim(
+        id="bn_smoother_loss",
+        text="Batch norm makes the loss smoother along the gradient.",
+        lesson="why_bn",
+        experiment=why_bn.why_bn,
+        verdict=verdict_bn_smoother_loss,
+        # each (condition, seed) run is trained on its own: leaving noisy BN out changes no
+        # number of the other two (a test checks)
+        defaults=dict(conditions=("none", "batch")),
+        outcome=lambda result: result.probes,
+    ),
 ]
 
 CLAIMS_BY_ID = {claim.id: claim for claim in CLAIMS}
 
 
+def claims_for_lesson(lesson: str) -> list[Claim]:
+    """The claims whose verdicts lesson `lesson` shows (why_bn shows two), in CLAIMS order."""
+    return [claim for claim in CLAIMS if claim.lesson == lesson]
+
+
 def claim_for_lesson(lesson: str) -> Claim | None:
-    """The claim whose verdict lesson `lesson` shows (None if it has none)."""
-    return next((claim for claim in CLAIMS if claim.lesson == lesson), None)
+    """The first claim whose verdict lesson `lesson` shows (None if it has none)."""
+    return next(iter(claims_for_lesson(lesson)), None)
 
 
 def takes_seeds(claim_id: str) -> bool:
