@@ -19,13 +19,16 @@ class Page:
 
 
 HOME = "pages/home.py"  # the navigation's default page, served at "/"
-# Home's section on why batch norm helps (contested); the pages that show a norm holding a
-# distribution steady link here until a lesson shows the evidence.
-WHY_BN_HELPS_ANCHOR = "why-does-batch-norm-help"
+WHY_BN_HELPS_ANCHOR = "why-does-batch-norm-help"  # Home's short section on the question
+# The lesson that tests the story, and its URL: st.Page serves pages/x.py at x (the file name);
+# relative, so that it also holds under a server.baseUrlPath. The pages that show a norm
+# holding a distribution steady link there.
+WHY_BN_PAGE = "pages/why_bn.py"
+WHY_BN_URL = WHY_BN_PAGE.removeprefix("pages/").removesuffix(".py")
 WHY_BN_HELPS_CAVEAT = (
     "Holding the distribution steady is what a norm *does*; that this is *why* batch norm "
     "speeds training (Ioffe & Szegedy's internal covariate shift) is contested: see "
-    f"[why batch norm helps is contested](/#{WHY_BN_HELPS_ANCHOR})."
+    f"[why does batch norm help?]({WHY_BN_URL}), where noisy batch norm puts it to the test."
 )
 
 SECTIONS: dict[str, list[Page]] = {

@@ -80,7 +80,7 @@ def child(texts: list[str], recorder: str, cap_bytes: int) -> list[dict]:
     for model in {cfg.model for cfg in configs}:
         for cfg in configs:
             if cfg.model == model:
-                engine.train(cfg.replace(depth=1, width=4, batch_size=8))
+                engine.train(cfg.replace(depth=1, width=4, batch_size=8, heads=1))
     results = []
     for text, cfg in zip(texts, configs):
         read, write = os.pipe()

@@ -5,8 +5,9 @@ a config before it starts (the time estimate is `appkit.estimated_seconds`).
 memory (torch imported, the dataset loaded once): `peak_bytes_parts(cfg)` says where it goes.
 The coefficients are measured (benchmarks/memory.py, fresh processes, peak RSS growth) on MLPs
 and CNNs from the default to 1.5 GB (depth 64 x width 1024 x batch 1024); the estimate stays above
-the measurement by at most 2x (tests/test_budget.py; 1.1-1.7x over 39 configs). The bytes per
-frame row were measured with tracemalloc.
+the measurement by at most 2x (tests/test_budget.py; 1.1-1.7x over 39 configs); the
+transformer's on 10 transformers up to 3.9 GB (1.13-1.83x). The bytes per frame row were
+measured with tracemalloc.
 """
 
 from __future__ import annotations
@@ -35,11 +36,28 @@ RECORDER_BYTES_PER_VALUE = 36  # the recorder's work on a group of values (float
 HISTOGRAM_ROW_BYTES = 180  # one histogram row kept as Python lists plus its DataFrame
 STATS_ROW_BYTES = 420  # one layer-statistics row, the same way
 FIXED_BYTES = 48 * 2**20  # allocator arenas, first-call buffers: measured 32 MB at the default
+# The transformer's sequences (normlab.data: a prompt of 8 digits, "=", the answer but its last
+# token; 11 tokens; 8 answer logits), kept here so that the app's limits need no torch.
+TOKENS, ANSWER, VOCAB = 16, 8, 11
+# The transformer, fitted on 10 configs (benchmarks/memory.py; depth 2-8, width 64-512, batch
+# 8-512, 2-16 heads, every norm, 200-50,000 sequences) so that the estimate is 1.13-1.83x the
+# measured peak: (batch, tokens, width) tensors a block keeps for backward or holds at the
+# peak of backward (norms, q, k, v, the residual sums, the 4x-wide feed-forward: 2 of them
+# each), and (batch, heads, tokens, tokens) attention-score tensors a block keeps.
+TRANSFORMER_TENSORS_PER_BLOCK = {"none": 20.0, "layer": 22.0, "rms": 22.0, "dyt": 24.0}
+ATTENTION_SCORES = 1.0
+# (validation, tokens, width) tensors of an evaluation of the whole validation set, which
+# runs with autograd on (engine.evaluate), so the forward's saved tensors stay alive
+TRANSFORMER_EVAL_TENSORS = 20
+# The recorder holds views of tensors autograd keeps anyway and measures one group at a time:
+# three quarters of what recorder_bytes counts for an MLP covers its work (measured).
+TRANSFORMER_RECORDER_SHARE = 0.75
 
 
 def values_per_example(cfg: TrainConfig) -> int:
-    """Values one example leaves at one (layer, point): its width, times 64 pixels in a CNN."""
-    return cfg.width * (DIGITS[1] if cfg.model == "cnn" else 1)
+    """Values one example leaves at one (layer, point): its width, times 64 pixels in a CNN,
+    times its tokens in a transformer (the feed-forward's activation is 4x wider)."""
+    return cfg.width * {"cnn": DIGITS[1], "transformer": TOKENS}.get(cfg.model, 1)
 
 
 def dataset_shape(cfg: TrainConfig) -> tuple[int, int]:
@@ -50,6 +68,12 @@ def dataset_shape(cfg: TrainConfig) -> tuple[int, int]:
 def parameter_count(cfg: TrainConfig) -> int:
     """Weights and biases of the model (norm parameters counted generously: two per value)."""
     _, features = dataset_shape(cfg)
+    if cfg.model == "transformer":
+        width = cfg.width
+        # qkv, proj, expand, linear (12 C^2 + 13 C), two norms per block; embeddings, head
+        block = 12 * width * width + 13 * width + (0 if cfg.norm == "none" else 4 * width)
+        return (cfg.depth * block + (VOCAB + TOKENS) * width + 2 * width
+                + (width + 1) * VOCAB)
     if cfg.model == "cnn":
         first, hidden = 9 * 1 * cfg.width, 9 * cfg.width * cfg.width  # 3x3 kernels
     else:
@@ -68,7 +92,14 @@ def recorder_bytes(cfg: TrainConfig) -> int:
     """The recorder's most: a group of (layer, point) tensors it holds until it measures them,
     and its work on them (recorder.GROUP_VALUES measured values at most)."""
     size = cfg.batch_size * values_per_example(cfg)
-    rows = min(3 * cfg.depth, recorder.rows_per_group(size))
+    if cfg.model == "transformer":  # the norms' outputs, then the 4x-wide activations
+        return max(_group_bytes(size, 2 * cfg.depth), _group_bytes(4 * size, cfg.depth))
+    return _group_bytes(size, 3 * cfg.depth)
+
+
+def _group_bytes(size: int, tensors: int) -> int:
+    """The recorder's most for `tensors` held tensors of `size` values each."""
+    rows = min(tensors, recorder.rows_per_group(size))
     measured = min(size, recorder.MEASURED_VALUES)
     return rows * (size * FLOAT + measured * RECORDER_BYTES_PER_VALUE)
 
@@ -86,6 +117,8 @@ def peak_bytes_parts(cfg: TrainConfig) -> dict[str, int]:
     - fixed: what any run adds (allocator, first-call buffers).
     """
     cfg = cfg.validated()
+    if cfg.model == "transformer":
+        return transformer_parts(cfg)
     examples, features = dataset_shape(cfg)
     per_example = values_per_example(cfg)
     params = parameter_count(cfg) * FLOAT * (3 + OPTIMIZER_STATES[cfg.optimizer])
@@ -97,6 +130,27 @@ def peak_bytes_parts(cfg: TrainConfig) -> dict[str, int]:
     rows = 3 * cfg.depth * snapshots(cfg)
     frames = rows * (cfg.bins * HISTOGRAM_ROW_BYTES + STATS_ROW_BYTES)
     data = (examples + cfg.batch_size) * (features * FLOAT + 8)  # inputs and int64 labels
+    return {"parameters": params, "step": max(training, evaluation), "frames": frames,
+            "data": data, "fixed": FIXED_BYTES}
+
+
+def transformer_parts(cfg: TrainConfig) -> dict[str, int]:
+    """peak_bytes_parts for the transformer: the step keeps each block's (batch, tokens, width)
+    tensors and its attention scores (batch, heads, tokens, tokens); an evaluation runs the
+    whole validation set at once; the data are token ids (int64)."""
+    params = parameter_count(cfg) * FLOAT * (3 + OPTIMIZER_STATES[cfg.optimizer])
+    tokens = cfg.batch_size * TOKENS * cfg.width  # one (batch, tokens, width) tensor's values
+    scores = cfg.batch_size * cfg.heads * TOKENS * TOKENS
+    tensors = TRANSFORMER_TENSORS_PER_BLOCK[cfg.norm] + 4 * GELU_TENSORS * (cfg.activation
+                                                                            == "gelu")
+    training = (cfg.depth * FLOAT * round(tokens * tensors + scores * ATTENTION_SCORES)
+                + round(TRANSFORMER_RECORDER_SHARE * recorder_bytes(cfg)))
+    validation = max(1, round(cfg.n_samples * cfg.val_fraction))
+    evaluation = validation * FLOAT * (TOKENS * cfg.width * TRANSFORMER_EVAL_TENSORS
+                                       + cfg.heads * TOKENS * TOKENS * ATTENTION_SCORES)
+    rows = 3 * cfg.depth * snapshots(cfg)
+    frames = rows * (cfg.bins * HISTOGRAM_ROW_BYTES + STATS_ROW_BYTES)
+    data = (cfg.n_samples + cfg.batch_size) * (TOKENS + ANSWER) * 8  # int64 tokens
     return {"parameters": params, "step": max(training, evaluation), "frames": frames,
             "data": data, "fixed": FIXED_BYTES}
 

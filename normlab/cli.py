@@ -187,6 +187,21 @@ def out_folder_ready(out: Path | None, command: str) -> bool:
     return True
 
 
+def open_out_file(out: Path, command: str):
+    """Open file `out` for writing (its missing parent folders made), before any training; if
+    that fails (a folder in the way, read-only, a parent that is a file), print one line that
+    says so and return None."""
+    try:
+        if out.is_dir():
+            raise IsADirectoryError(f"{out} is a folder, not a file")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return open(out, "w", newline="")
+    except OSError as error:
+        why = f"{error.strerror}: {error.filename}" if error.strerror else str(error)
+        print(f"normlab {command}: error: cannot write to --out {out} ({why})", file=sys.stderr)
+        return None
+
+
 def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
     """Print each frame (shortened) and, with `out`, write it as out/NAME.csv."""
     if out is not None:
@@ -201,20 +216,21 @@ def write_frames(frames: dict[str, pd.DataFrame], out: Path | None) -> None:
 def lesson_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not out_folder_ready(args.out, "lesson"):
         return 1
-    claim = claims.claim_for_lesson(args.name)
+    lesson_claims = claims.claims_for_lesson(args.name)
     if args.json:
-        if claim is None:
+        if not lesson_claims:
             parser.error(f"lesson {args.name} has no verdict; --json needs one of "
-                         f"{', '.join(c.lesson for c in claims.CLAIMS)}")
-        start = time.perf_counter()
-        verdict = claims.check_claim(claim.id, seeds=args.seeds)
-        print(verdict_line(claim.id, verdict, time.perf_counter() - start, lesson=args.name),
-              flush=True)
-        if args.out is not None:
-            verdict.outcome_frame.to_csv(args.out / f"{claim.id}.csv", index=False)
+                         f"{', '.join(dict.fromkeys(c.lesson for c in claims.CLAIMS))}")
+        for claim in lesson_claims:
+            start = time.perf_counter()
+            verdict = claims.check_claim(claim.id, seeds=args.seeds)
+            print(verdict_line(claim.id, verdict, time.perf_counter() - start,
+                               lesson=args.name), flush=True)
+            if args.out is not None:
+                verdict.outcome_frame.to_csv(args.out / f"{claim.id}.csv", index=False)
         return 0
     write_frames(lessons.run_lesson(args.name), args.out)
-    if claim is not None:
+    for claim in lesson_claims:
         print()
         print(describe_verdict(claim.id, claims.check_claim(claim.id, seeds=args.seeds)))
     return 0
@@ -422,14 +438,15 @@ def sweep_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     grid = {name: getattr(args, name) for name in FIELDS}
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     table = SweepTable(grid)
-    table.header()
     with contextlib.ExitStack() as closing:
         writer = None
         if args.out is not None:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            csv_file = closing.enter_context(open(args.out, "w", newline=""))
+            if (csv_file := open_out_file(args.out, "sweep")) is None:  # before the first run
+                return 1
+            closing.enter_context(csv_file)
             writer = csv.DictWriter(csv_file, fieldnames=[*FIELDS, *RESULT_COLUMNS])
             writer.writeheader()
+        table.header()
         for done, fields in enumerate(points):
             try:
                 row = sweep_row(fields)

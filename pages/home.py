@@ -55,6 +55,8 @@ st.markdown(
     "when a page here shows a norm holding a distribution steady, that is what the norm "
     "*does*; whether it is *why* training goes faster is the open question."
 )
+st.page_link(appkit.WHY_BN_PAGE, label="Put it to the test: noisy batch norm and the loss's "
+             "smoothness, on this machine", icon=":material/psychology:")
 
 st.header("The lessons")
 for section, lessons in appkit.SECTIONS.items():

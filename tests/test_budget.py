@@ -69,3 +69,46 @@ def test_sampling_note_says_when_the_recorder_measures_a_sample():
         F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
         recorder.end()
         assert bool(recorder.sampled) == (budget.sampling_note(cfg) is not None)
+
+
+# Transformers of 100-450 MB: every norm, 2 to 16 heads, GELU, a deep narrow one.
+TRANSFORMER_MEASURED = [
+    "model=transformer,dataset=reverse,norm=rms,depth=4,width=256,batch_size=256,heads=4",
+    "model=transformer,dataset=reverse,norm=dyt,depth=2,width=128,batch_size=512,heads=8,"
+    "activation=gelu",
+    "model=transformer,dataset=sort,norm=none,depth=8,width=64,batch_size=128,heads=16"]
+
+
+@pytest.mark.slow
+def test_the_transformer_estimate_is_an_upper_bound_within_2x_of_the_measured_peak():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--json", "--cap-gb", "4",
+         *TRANSFORMER_MEASURED], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    for row in json.loads(result.stdout):
+        ratio = row["estimate"] / row["growth"]
+        assert 1.0 <= ratio <= 2.0, (row["config"], row["growth"] / 2**20, ratio)
+
+
+TRANSFORMER = TrainConfig(model="transformer", dataset="reverse", norm="layer")
+
+
+def test_the_transformer_estimate_counts_the_models_own_parameters_and_sequences():
+    from normlab import data
+
+    assert (budget.TOKENS, budget.ANSWER, budget.VOCAB) == (
+        2 * data.DIGITS, data.ANSWER_LENGTH["reverse"], data.VOCAB)
+    for cfg in (TRANSFORMER, TRANSFORMER.replace(depth=3, width=96, heads=4, norm="none"),
+                TRANSFORMER.replace(norm="dyt", norm_position="after")):
+        model = prepare(cfg).model
+        assert model(prepare(cfg).data.x_train[:2]).shape[1:] == (budget.VOCAB, budget.ANSWER)
+        real = sum(p.numel() for p in model.parameters())
+        assert real <= budget.parameter_count(cfg) <= 1.01 * real, (cfg.norm, real)
+
+
+@pytest.mark.parametrize("field", ["depth", "width", "batch_size", "heads"])
+def test_the_transformer_estimate_grows_with_blocks_width_batch_and_attention_heads(field):
+    cfg = TRANSFORMER.replace(depth=4, width=128, batch_size=128, heads=2)
+    bigger = cfg.replace(**{field: 2 * getattr(cfg, field)})
+    assert budget.estimate_peak_bytes(bigger) > budget.estimate_peak_bytes(cfg)
+    assert budget.peak_bytes_parts(bigger)["step"] > budget.peak_bytes_parts(cfg)["step"]

@@ -79,3 +79,28 @@ def test_precompute_with_an_empty_cache_variable_says_how_to_fix_it(monkeypatch,
     assert main(["precompute"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NORMLAB_CACHE_DIR" in err and "--out" in err
+
+
+def test_sweep_with_an_unwritable_out_file_is_one_line_before_any_run(tmp_path, read_only_folder,
+                                                                       monkeypatch, capsys):
+    def started(*args, **kwargs):
+        raise AssertionError("a run started before --out was checked")
+    monkeypatch.setattr(cli, "sweep_row", started)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for what, out in {"read-only": read_only_folder / "rows.csv", "a-folder": read_only_folder,
+                      "parent-is-a-file": a_file / "sub" / "rows.csv",
+                      "existing-folder": tmp_path}.items():
+        assert main(["sweep", *TINY, "--out", str(out)]) == 1, what
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("normlab sweep: error: "), (what, lines)
+        assert str(out) in lines[0] and "Traceback" not in captured.err, (what, lines)
+        assert captured.out == "", what  # not even the table's header
+    assert a_file.read_text() == "not a folder"
+
+
+def test_sweep_makes_a_missing_parent_of_its_out_file(tmp_path, capsys):
+    out = tmp_path / "sweeps" / "today" / "rows.csv"
+    assert main(["sweep", *TINY, "--norm", "none,batch", "--out", str(out)]) == 0
+    assert len(out.read_text().strip().splitlines()) == 3  # the header and two rows

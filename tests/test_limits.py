@@ -46,3 +46,16 @@ def test_the_scaled_hostile_run_stays_under_the_memory_cap_when_it_really_trains
     assert done.returncode == 0, done.stderr
     grown = int(done.stdout.strip().splitlines()[-1])
     assert grown <= limits.MAX_RUN_BYTES, f"{grown / 2**20:.0f} MiB"
+
+
+def test_a_hostile_transformer_link_is_cut_to_one_runs_memory_and_time_with_a_note():
+    hostile = {"model": "transformer", "depth": "64", "width": "1024", "heads": "16",
+               "batch_size": "1024", "steps": "100000"}
+    cfg, notes = appkit.config_from_query(hostile)
+    assert cfg.model == "transformer" and cfg.validated() == cfg
+    assert estimate_peak_bytes(cfg) <= limits.MAX_RUN_BYTES
+    assert limits.estimated_seconds(cfg) <= limits.BUDGET_SECONDS
+    assert "batch size cut from 1024" in " ".join(notes), notes
+    # what the cut is for: the link as asked would need tens of gigabytes
+    asked = cfg.replace(depth=64, width=1024, batch_size=1024, steps=2)
+    assert estimate_peak_bytes(asked) > 20 * limits.MAX_RUN_BYTES

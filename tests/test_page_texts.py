@@ -1,5 +1,6 @@
 """The pages say what is true: where training runs, what is a rule of thumb, what is contested."""
 
+import re
 from pathlib import Path
 
 from apptest_helpers import texts
@@ -40,9 +41,25 @@ def test_home_says_bn_uses_batch_statistics_in_training_mode_and_why_it_helps_is
     assert "internal covariate shift" in shown and "Santurkar et al. (2018" in shown
 
 
+def served_at(path: str) -> str:
+    """The URL path st.navigation serves the page file at (Streamlit's own rule, from its
+    file name); "" for the default page."""
+    from streamlit.source_util import page_icon_and_name
+
+    return "" if path == appkit.HOME else page_icon_and_name(ROOT / path)[1]
+
+
+def test_the_caveat_links_to_the_why_bn_page_where_the_navigation_serves_it():
+    (target,) = re.findall(r"\]\(([^)]*)\)", appkit.WHY_BN_HELPS_CAVEAT)
+    served = {served_at(page.path): page.path for page in appkit.PAGES}
+    assert target in served, (target, sorted(served))
+    assert served[target] == appkit.WHY_BN_PAGE == "pages/why_bn.py"
+    assert appkit.find_page(appkit.WHY_BN_PAGE).title == "Why does batch norm help?"
+
+
 def test_pages_showing_a_steady_distribution_link_to_the_caveat():
-    assert f"/#{appkit.WHY_BN_HELPS_ANCHOR}" in appkit.WHY_BN_HELPS_CAVEAT
     assert 'anchor=appkit.WHY_BN_HELPS_ANCHOR' in source("pages/home.py")
+    assert "st.page_link(appkit.WHY_BN_PAGE" in source("pages/home.py")
     for path in ("pages/live_lab.py", "pages/inspector.py", "pages/presets.py"):
         assert "appkit.WHY_BN_HELPS_CAVEAT" in source(path), path
 

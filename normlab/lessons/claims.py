@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from normlab import stats
+from normlab.lessons import lr_window, why_bn
 from normlab.lessons._common import (
     Progress,
     ShouldStop,
@@ -19,131 +20,29 @@ from normlab.lessons._common import (
 )
 from normlab.lessons.batch_dependence import batch_dependence
 from normlab.lessons.batch_size import BUDGET_WORDS, batch_size_study
+from normlab.lessons.beyond_verdicts import (
+    verdict_bn_helps_despite_noise,
+    verdict_bn_smoother_loss,
+    verdict_norm_allows_larger_lr,
+)
 from normlab.lessons.convergence import CONVERGENCE_QUICK, convergence_sweep, steps_to_accuracy
 from normlab.lessons.depth import best_lrs, depth_lr_study
 from normlab.lessons.invariances import RESCALED, RESCALINGS, invariance_table
 from normlab.lessons.speed import CHEAPER_MARGIN, paired_decisions, time_norms
+from normlab.lessons.verdicts import (  # noqa: F401  (re-exported: claims.Verdict, claims.HOLDS)
+    DOES_NOT_HOLD,
+    EXACT,
+    HOLDS,
+    NOT_SETTLED,
+    T_INTERVAL,
+    Part,
+    Verdict,
+    combine,
+    holds_only_when,
+    interval_text,
+)
 
-HOLDS = "holds"
-DOES_NOT_HOLD = "does not hold here"
-NOT_SETTLED = "not settled at this budget"
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-T_INTERVAL = "95% t interval over seeds"
-EXACT = "exact computation: no seeds, no interval"
-
-
-def holds_only_when(condition: str) -> str:
-    return f"holds only when {condition}"
-
-
-@dataclass(frozen=True)
-class Part:
-    """One decision inside a verdict: the claim under one condition (a batch size, an lr)."""
-
-    condition: str  # "batch size 2, same examples seen"
-    decision: stats.Decision
-
-    def as_dict(self) -> dict:
-        return {"condition": self.condition, **_json_numbers(self.decision.as_dict())}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A claim's verdict with the numbers behind it.
-
-    verdict: "holds", "holds only when ...", "does not hold here" or "not settled at this
-    budget". effect, interval, n: the headline decision's per-seed mean effect, its 95%
-    interval and the number of seeds (or paired repeats) it came from: the first part that is
-    not settled, else the part closest to its threshold; None for an exact computation.
-    threshold: the rule in words. method: how the interval is computed. settle: what would
-    settle a "not settled" verdict. parts: every decision the verdict combines.
-    """
-
-    outcome_frame: pd.DataFrame
-    verdict: str
-    explanation: str
-    effect: float | None = None
-    interval: tuple[float, float] | None = None
-    n: int | None = None
-    seeds: tuple[int, ...] = ()
-    threshold: str = ""
-    method: str = EXACT
-    settle: str = ""
-    parts: tuple[Part, ...] = ()
-    effect_unit: str = ""
-
-    @property
-    def settled(self) -> bool:
-        return self.verdict != NOT_SETTLED
-
-    def as_dict(self) -> dict:
-        """What `normlab claims --json` prints (NaN and infinities as null)."""
-        return _json_numbers({
-            "verdict": self.verdict, "seeds": list(self.seeds), "n": self.n,
-            "effect": self.effect, "interval": list(self.interval) if self.interval else None,
-            "effect_unit": self.effect_unit, "threshold": self.threshold,
-            "method": self.method, "settle": self.settle, "explanation": self.explanation,
-            "parts": [part.as_dict() for part in self.parts]})
-
-
-def _json_numbers(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_numbers(v) for v in value]
-    return value
-
-
-def _headline(parts: Sequence[Part]) -> Part:
-    """The part the card leads with: the first not settled, else the closest call."""
-    for part in parts:
-        if part.decision.verdict == stats.NOT_SETTLED:
-            return part
-
-    def closeness(part: Part) -> float:
-        d = part.decision
-        half = (d.high - d.low) / 2
-        return abs(d.effect - d.threshold) / half if half > 0 else math.inf
-
-    return min(parts, key=closeness)
-
-
-def combine(frame: pd.DataFrame, parts: Sequence[Part], only_when: Callable[[list[Part]], str],
-            explanation: str, seeds: Sequence[int], threshold: str, unit: str = "",
-            method: str = T_INTERVAL) -> Verdict:
-    """One verdict from per-condition decisions: holds if every part holds, does not hold if
-    none does, not settled if any part is not settled, else "holds only when" the parts that
-    hold (`only_when` words their conditions)."""
-    parts = tuple(parts)
-    if not parts:
-        return Verdict(frame, NOT_SETTLED, explanation or "Nothing to judge: no part finished.",
-                       seeds=tuple(seeds), threshold=threshold, method=method,
-                       settle="Run the experiment with its defaults.")
-    outcomes = [part.decision.verdict for part in parts]
-    if stats.NOT_SETTLED in outcomes:
-        verdict = NOT_SETTLED
-    elif all(o == stats.HOLDS for o in outcomes):
-        verdict = HOLDS
-    elif all(o == stats.DOES_NOT_HOLD for o in outcomes):
-        verdict = DOES_NOT_HOLD
-    else:
-        verdict = holds_only_when(only_when([p for p in parts
-                                             if p.decision.verdict == stats.HOLDS]))
-    head = _headline(parts)
-    settle = ""
-    if verdict == NOT_SETTLED:
-        settle = f"At {head.condition}: {head.decision.settle}"
-    return Verdict(frame, verdict, explanation, effect=head.decision.effect,
-                   interval=(head.decision.low, head.decision.high), n=head.decision.n,
-                   seeds=tuple(seeds), threshold=threshold, method=method, settle=settle,
-                   parts=parts, effect_unit=unit)
-
-
-def _interval_text(d: stats.Decision, scale: float = 1.0, unit: str = "") -> str:
-    return (f"{d.effect * scale:+.3g}{unit} [{d.low * scale:+.3g}, {d.high * scale:+.3g}] "
-            f"({d.verdict})")
 
 
 # --- 1. batch norm and the batch size: against the batch-independent norms ---------------------
@@ -194,7 +93,7 @@ def verdict_bn_robust_to_batch_size(frame: pd.DataFrame,
                 continue
             decision = stats.decide(excess.tolist(), -tolerance, "above")
             parts.append(Part(f"batch size {size}, {words}", decision))
-            lines.append(f"batch {size} ({words}): {_interval_text(decision, 100, ' pts')}")
+            lines.append(f"batch {size} ({words}): {interval_text(decision, 100, ' pts')}")
     detail = ("BN's accuracy change from batch " + str(largest) + " minus layer and RMS norm's"
               ", mean over seeds with its 95% t interval: " + "; ".join(lines) + ".")
 
@@ -324,7 +223,7 @@ def verdict_ln_less_stable_than_bn(study: pd.DataFrame) -> Verdict:
         parts.append(Part(f"depth {depth}", d))
         lines.append(f"depth {depth} (best lr: batch {best[('batch', depth)]:g}, layer "
                      f"{best[('layer', depth)]:g}): layer minus batch "
-                     f"{_interval_text(d, 1, ' nats')}")
+                     f"{interval_text(d, 1, ' nats')}")
     lrs = ", ".join(f"{lr:g}" for lr in sorted(set(study["lr"])))
     detail = (f"Final training loss, each norm at its best learning rate from the grid {lrs} "
               f"(picked on these same seeds): "
@@ -368,7 +267,7 @@ def verdict_bn_speeds_convergence(curves: pd.DataFrame,
         parts.append(Part(f"learning rate {lr:g}", d))
         never = [n for n in ("batch", "none") if steps[n].isin([math.inf]).any()]
         note = f"; {' and '.join(never)} never reached it on some seed" if never else ""
-        lines.append(f"lr {lr:g}: no norm minus batch norm {_interval_text(d, 1, ' steps')}"
+        lines.append(f"lr {lr:g}: no norm minus batch norm {interval_text(d, 1, ' steps')}"
                      f"{note}")
     detail = (f"Steps to {target:.0%} validation accuracy, no norm minus batch norm (mean over "
               f"seeds, 95% t interval): " + "; ".join(lines) + ".")
@@ -453,14 +352,45 @@ CLAIMS: list[Claim] = [
         # an evaluation every 2 steps (and interpolation between them): few ties
         defaults=dict(base=CONVERGENCE_QUICK.replace(eval_every=2)),
     ),
+    Claim(
+        id="norm_allows_larger_lr",
+        text="Normalization lets you train with larger learning rates.",
+        lesson="lr_window",
+        experiment=lr_window.lr_sweep,  # at its defaults: the page's first sweep
+        verdict=verdict_norm_allows_larger_lr,
+    ),
+    Claim(
+        id="bn_helps_despite_noise",
+        text="Batch norm still helps when the distribution after it moves at every step.",
+        lesson="why_bn",
+        experiment=why_bn.why_bn,  # at its defaults: the page's first run
+        verdict=verdict_bn_helps_despite_noise,
+        outcome=lambda result: result.runs,
+    ),
+    Claim(
+        id="bn_smoother_loss",
+        text="Batch norm makes the loss smoother along the gradient.",
+        lesson="why_bn",
+        experiment=why_bn.why_bn,
+        verdict=verdict_bn_smoother_loss,
+        # each (condition, seed) run is trained on its own: leaving noisy BN out changes no
+        # number of the other two (a test checks)
+        defaults=dict(conditions=("none", "batch")),
+        outcome=lambda result: result.probes,
+    ),
 ]
 
 CLAIMS_BY_ID = {claim.id: claim for claim in CLAIMS}
 
 
+def claims_for_lesson(lesson: str) -> list[Claim]:
+    """The claims whose verdicts lesson `lesson` shows (why_bn shows two), in CLAIMS order."""
+    return [claim for claim in CLAIMS if claim.lesson == lesson]
+
+
 def claim_for_lesson(lesson: str) -> Claim | None:
-    """The claim whose verdict lesson `lesson` shows (None if it has none)."""
-    return next((claim for claim in CLAIMS if claim.lesson == lesson), None)
+    """The first claim whose verdict lesson `lesson` shows (None if it has none)."""
+    return next(iter(claims_for_lesson(lesson)), None)
 
 
 def takes_seeds(claim_id: str) -> bool:
