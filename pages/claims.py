@@ -92,11 +92,14 @@ def numbers(verdict: claims.Verdict) -> str:
     return f"{measured} Rule: {verdict.threshold}."
 
 
+RUN = appkit.Control("claims_run", [], choices=tuple(c.id for c in claims.CLAIMS))  # in links
+
+
 def request(*claim_ids: str) -> None:
-    st.session_state.setdefault("claims_run", set()).update(claim_ids)
+    st.session_state[RUN.key] = list(dict.fromkeys([*st.session_state[RUN.key], *claim_ids]))
 
 
-appkit.page_setup(__file__)
+appkit.page_setup(__file__, controls={"run": RUN})
 st.title("Claim checker")
 st.write(
     "Textbooks and blog posts repeat a handful of sentences about the norms. Each card below "
@@ -117,7 +120,7 @@ for claim in claims.CLAIMS:
         st.caption(f"How it is tested: {HOW.get(claim.id, claim.experiment.__name__)}")
         st.button("Run the experiment", key=f"claim_run_{claim.id}", type="primary",
                   icon=":material/play_arrow:", on_click=request, args=(claim.id,))
-        if claim.id in st.session_state.get("claims_run", set()):
+        if claim.id in st.session_state[RUN.key]:
             verdict = appkit.sweep("check_claim", key=f"claim_{claim.id}",
                                    label="Running the experiment", claim_id=claim.id)
             if verdict is not None:

@@ -32,7 +32,8 @@ with st.form("lw_form"):
     norms = left.multiselect("Norms", CONTROLS["norms"].choices, format_func=norm_label,
                              key="lw_norms")
     low, high = middle.select_slider("Learning rates (log grid, half a decade apart)", GRID,
-                                     key="lw_range")
+                                     value=CONTROLS["lrs"].default, key="lw_range")
+    # (value= makes it a range slider: without it a moved handle reads back as one value)
     seeds = right.slider("Seeds", *CONTROLS["seeds"].bounds, key="lw_seeds")
     steps = left.slider("Training steps", *CONTROLS["run_steps"].bounds, step=50, key="lw_steps")
     depth = middle.slider("Hidden layers", *CONTROLS["layers"].bounds, key="lw_depth")
