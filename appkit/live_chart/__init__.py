@@ -61,19 +61,38 @@ class Slot:
 
 
 def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "",
-                toolbar: bool = True) -> None:
+                toolbar: bool = True, again: bool = False) -> None:
     """Draw `charts` (id -> Slot) in one iframe that stays mounted across reruns.
 
     Call it once per script or fragment run with the same `key` (a second call in one run is
-    a duplicate key). `stamp` is recorded in the frame (`window.__stamps`, `data-stamp`): the
-    browser tests read what was drawn, and when. toolbar=False hides plotly's mode bar, which
-    would cover the titles of small charts.
+    a duplicate key), or, to redraw within one run (a sweep drawing as it trains), call it
+    again and again in one st.empty() with again=True. `stamp` is recorded in the frame
+    (`window.__stamps`, `data-stamp`): the browser tests read what was drawn, and when.
+    toolbar=False hides plotly's mode bar, which would cover the titles of small charts.
     """
+    if again:
+        _forget(key)
     _component(charts=[{"id": name, "spec": pio.to_json(slot.figure, validate=False),
                         "width": slot.width, "height": slot.height, "fill": slot.fill}
                        for name, slot in charts.items()],
                stamp=str(stamp), config={"displaylogo": False, "displayModeBar": toolbar},
                key=key, default=None)
+
+
+def _forget(key: str) -> None:
+    """Let `key` be registered again in this script run: the same element id, sent to the same
+    place, is the same iframe with new arguments. Streamlit has no public way to say so; its
+    duplicate-key check keeps the ids of this run in two sets, and this one key leaves them."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.state.common import user_key_from_element_id
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    for seen in (ctx.shared.widget_ids_this_run, ctx.shared.widget_user_keys_this_run):
+        with seen._lock:
+            seen._data = {value for value in seen._data
+                          if value != key and user_key_from_element_id(value) != key}
 
 
 def figures_of(element) -> dict[str, dict]:
