@@ -72,7 +72,7 @@ def test_the_regions_are_redrawn_while_they_train_and_never_go_blank(browser, se
     try:
         assert page.locator(EXCEPTION).count() == 0
         before = len(stamps(page))
-        page.locator(".st-key-dv_steps [role='slider']").focus()
+        page.locator(".st-key-dv_steps input[type='range']").focus()
         page.keyboard.press("End")  # 800 steps: not in the cache, and a few seconds long
         page.locator(".st-key-dv_run button").click()
         page.wait_for_selector(RUNNING, timeout=10_000)

@@ -267,11 +267,11 @@ def _region_panels(points: pd.DataFrame, regions: pd.DataFrame, accuracy: pd.Dat
             y1 = 1 - r * (height + rows_gap)
             layout[f"xaxis{suffix}"] = {"domain": [x0, min(x0 + width, 1)],
                                         "anchor": f"y{suffix}", "showticklabels": False,
-                                        "showgrid": False, "zeroline": False,
+                                        "ticks": "", "showgrid": False, "zeroline": False,
                                         "range": [xs[0], xs[-1]]}
             layout[f"yaxis{suffix}"] = {"domain": [max(y1 - height, 0), y1],
                                         "anchor": f"x{suffix}", "showticklabels": False,
-                                        "showgrid": False, "zeroline": False,
+                                        "ticks": "", "showgrid": False, "zeroline": False,
                                         "range": [ys[0], ys[-1]],
                                         "scaleanchor": f"x{suffix}"}
             score = accuracy.get((norm, step), math.nan)
