@@ -12,16 +12,16 @@ from normlab.registry import NORMS
 appkit.page_setup(__file__)
 st.title("See the data")
 st.write(
-    "A loss curve says how well a network does; a picture says what it has learned. For a "
-    "data set of points in the plane, ask the network for its class at every point of a grid: "
-    "the coloured regions are its decision, the dots the training data, as TensorFlow "
-    "Playground draws them. Two norms train side by side from the same seed (same data, "
-    "same initial weights, same batches), their regions redrawn as they learn. On the "
-    "digits, see which validation images each network gets wrong."
+    "A loss curve says how well a network does; a picture says what it has learned. Ask the "
+    "network for its class at every point of the plane: the coloured regions are its "
+    "decision, the dots the training data, as in TensorFlow Playground. Two norms train from "
+    "the same seed (same data, initial weights and batches), their regions redrawn as they "
+    "learn; on the digits, see which validation images each network gets wrong."
 )
 
 with st.form("dv_form"):
-    dataset_box, first_box, second_box, steps_box, lr_box = st.columns(5)
+    dataset_box, first_box, second_box, steps_box, lr_box, run_box = st.columns(
+        [1, 1, 1, 1, 1, 1.3], vertical_alignment="bottom")
     dataset = dataset_box.selectbox("Data set", [*data_view.TOY_DATASETS, "digits"],
                                     key="dv_dataset")
     first = first_box.selectbox("Norm A", list(NORMS), index=list(NORMS).index("none"),
@@ -32,7 +32,7 @@ with st.form("dv_form"):
                                     value=data_view.SNAPSHOTS[-1], key="dv_steps")
     lr = lr_box.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
                               value=data_view.DATA_VIEW_QUICK.lr, key="dv_lr")
-    st.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
+    run_box.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
                           key="dv_run")
 
 norms = tuple(dict.fromkeys((first, second)))  # the same norm twice is drawn once
@@ -52,15 +52,13 @@ if dataset == "digits":
             st.success("Neither network got a validation digit wrong.")
 else:
     strip = tuple(sorted({0, steps // 8, steps // 3, steps}))  # before, early, late, last
-    holder = []  # the live frame's place: made at its first draw, under the progress bar
+    holder = st.empty()  # above the progress bar: the chart stays put when the bar goes
 
     def draw(view, stamp: str = "training") -> None:
         """The two networks' regions now, redrawn in place in one iframe (no blank frames)."""
-        if not holder:
-            holder.append(st.empty())
-        with holder[0]:
+        with holder:
             live_charts({"regions": Slot(beyond.decision_regions_now(
-                view.points, view.regions, view.accuracy), height=340, fill=0.9)},
+                view.points, view.regions, view.accuracy), height=300, fill=0.78)},
                 key="dv_live", toolbar=False, again=True,
                 stamp=f"{int(view.regions['step'].max())}/{stamp}")
 
