@@ -4,7 +4,7 @@ they get wrong."""
 import streamlit as st
 
 import appkit
-from appkit.live_chart import Slot, live_charts
+from appkit.live_chart import LiveCharts, Slot
 from normlab.lessons import data_view
 from normlab.plots import beyond, norm_label
 from normlab.registry import NORMS
@@ -52,15 +52,15 @@ if dataset == "digits":
             st.success("Neither network got a validation digit wrong.")
 else:
     strip = tuple(sorted({0, steps // 8, steps // 3, steps}))  # before, early, late, last
-    holder = st.empty()  # above the progress bar: the chart stays put when the bar goes
+    # Above the progress bar, so it stays put when the bar goes; the same iframe as the last
+    # run's (no st.empty(): the chart would go blank while plotly.js loads again).
+    live = LiveCharts("dv_live", toolbar=False)
 
     def draw(view, stamp: str = "training") -> None:
-        """The two networks' regions now, redrawn in place in one iframe (no blank frames)."""
-        with holder:
-            live_charts({"regions": Slot(beyond.decision_regions_now(
-                view.points, view.regions, view.accuracy), height=300, fill=0.78)},
-                key="dv_live", toolbar=False, again=True,
-                stamp=f"{int(view.regions['step'].max())}/{stamp}")
+        """The two networks' regions now, redrawn in place in the one iframe."""
+        live.draw({"regions": Slot(beyond.decision_regions_now(
+            view.points, view.regions, view.accuracy), height=300, fill=0.78)},
+            stamp=f"{int(view.regions['step'].max())}/{stamp}")
 
     view = appkit.sweep("decision_regions", key="data_view", label="Training two networks",
                         live=draw, norms=norms, snapshots=strip, every=max(steps // 20, 1),
