@@ -45,7 +45,7 @@ def test_live_charts_redraw_in_one_run_in_place_without_an_empty_placeholder():
     assert not at.exception, at.exception
     first, second = at.session_state["sent"]
     place = first[1][0]  # after the title
-    assert [kind for path, kind in first] == ["heading", "component_instance",
+    assert [kind for path, kind in first] == ["heading", "empty", "component_instance",
                                               "component_instance", "markdown"], first
     # the second run draws the last figure first, at the same place: nothing else goes there
     assert [kind for path, kind in second if path == place] == ["component_instance"] * 3, second

@@ -81,8 +81,8 @@ class LiveCharts:
     """live_charts at one place of the page, redrawn as often as needed within one script run
     (a sweep drawing as it trains), in the same iframe from one run to the next.
 
-    Made where the charts go: it reserves that place without sending anything to it, then
-    draws there what this key last drew in this session, so the chart on screen is never
+    Made where the charts go: it reserves that place without sending anything to it and draws
+    there at once what this key last drew in this session, so the chart on screen is never
     replaced by an empty placeholder (st.empty() sends one: the browser unmounts the iframe
     and parses plotly.js again before the next draw, blank for a moment).
 
@@ -93,8 +93,12 @@ class LiveCharts:
 
     def __init__(self, key: str, *, toolbar: bool = True):
         self.key, self.toolbar, self._drawn = key, toolbar, False
-        self._place = _reserve_place()
-        if (last := st.session_state.get(_LAST.format(key))) is not None:
+        last = st.session_state.get(_LAST.format(key))
+        if last is None:  # nothing of ours on screen: a placeholder replaces nothing, and a
+            # place left unsent until the first frame kept a first visit's page from showing
+            self._place = st.empty()
+        else:
+            self._place = _reserve_place()
             self.draw(*last)
 
     def draw(self, charts: dict[str, Slot], stamp: object = "") -> None:
