@@ -58,7 +58,7 @@ def _run_again(key: str) -> None:
     st.session_state.pop(f"_stopped_{key}", None)
 
 
-def sweep(name: str, /, key: str, label: str, attempt: int = 0,
+def sweep(name: str, /, key: str, label: str, attempt: int = 0, live=None,
           **arguments) -> object:
     """A long experiment of normlab.experiments (one that takes progress and should_stop),
     computed once for every session that asks the same, behind a progress bar and a Stop button.
@@ -69,6 +69,9 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
     stopped, until the arguments change or "Run again" is pressed. A partial result is never
     cached. One training per session; a sweep not yet cached waits for
     one of the server's training slots.
+
+    `live(partial)`, if given, draws what an experiment reports as `progress(fraction,
+    partial)` while it trains (not on a replay from the cache: the page draws the result).
     """
     partials = st.session_state.setdefault("_partial_sweeps", {})  # a plain dict: see below
     signature = f"{name}:{attempt}:{arguments!r}"
@@ -103,13 +106,15 @@ def sweep(name: str, /, key: str, label: str, attempt: int = 0,
         interrupted: list[BaseException] = []
         context = contextvars.copy_context()  # from outside the cached call: see progress()
 
-        def progress(fraction: float) -> None:
+        def progress(fraction: float, partial=None) -> None:
             # In the context from before the cached call, so the cache does not record the bar's
             # updates for replay (the bar was made outside the cached function).
             if interrupted:
                 return
             try:
                 context.run(bar.progress, fraction, f"{label}: {fraction:.0%}")
+                if live is not None and partial is not None:
+                    context.run(live, partial)
             except BaseException as stop:  # Streamlit's rerun or stop, re-raised below
                 interrupted.append(stop)  # once the sweep has returned what it finished
 

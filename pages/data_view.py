@@ -4,6 +4,7 @@ they get wrong."""
 import streamlit as st
 
 import appkit
+from appkit.live_chart import LiveCharts, Slot
 from normlab.lessons import data_view
 from normlab.plots import beyond, norm_label
 from normlab.registry import NORMS
@@ -11,26 +12,27 @@ from normlab.registry import NORMS
 appkit.page_setup(__file__)
 st.title("See the data")
 st.write(
-    "A loss curve says how well a network does; a picture says what it has learned. For a "
-    "data set of points in the plane, ask the network for its class at every point of a grid: "
-    "the coloured regions are its decision, the dots the training data, as TensorFlow "
-    "Playground draws them. Two norms train side by side from the same seed (same data, "
-    "same initial weights, same batches), snapshot after snapshot. On the digits, see which "
-    "validation images each network gets wrong."
+    "A loss curve says how well a network does; a picture says what it has learned. Ask the "
+    "network for its class at every point of the plane: the coloured regions are its "
+    "decision, the dots the training data, as in TensorFlow Playground. Two norms train from "
+    "the same seed (same data, initial weights and batches), their regions redrawn as they "
+    "learn; on the digits, see which validation images each network gets wrong."
 )
 
 with st.form("dv_form"):
-    left, middle, right = st.columns(3)
-    dataset = left.selectbox("Data set", [*data_view.TOY_DATASETS, "digits"], key="dv_dataset")
-    first = middle.selectbox("Norm A", list(NORMS), index=list(NORMS).index("none"),
-                             format_func=norm_label, key="dv_norm_a")
-    second = middle.selectbox("Norm B", list(NORMS), index=list(NORMS).index("batch"),
-                              format_func=norm_label, key="dv_norm_b")
-    steps = right.select_slider("Training steps (last snapshot)", [100, 200, 400, 800],
-                                value=data_view.SNAPSHOTS[-1], key="dv_steps")
-    lr = right.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
-                             value=data_view.DATA_VIEW_QUICK.lr, key="dv_lr")
-    st.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
+    dataset_box, first_box, second_box, steps_box, lr_box, run_box = st.columns(
+        [1, 1, 1, 1, 1, 1.3], vertical_alignment="bottom")
+    dataset = dataset_box.selectbox("Data set", [*data_view.TOY_DATASETS, "digits"],
+                                    key="dv_dataset")
+    first = first_box.selectbox("Norm A", list(NORMS), index=list(NORMS).index("none"),
+                                format_func=norm_label, key="dv_norm_a")
+    second = second_box.selectbox("Norm B", list(NORMS), index=list(NORMS).index("batch"),
+                                  format_func=norm_label, key="dv_norm_b")
+    steps = steps_box.select_slider("Training steps", [100, 200, 400, 800],
+                                    value=data_view.SNAPSHOTS[-1], key="dv_steps")
+    lr = lr_box.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+                              value=data_view.DATA_VIEW_QUICK.lr, key="dv_lr")
+    run_box.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
                           key="dv_run")
 
 norms = tuple(dict.fromkeys((first, second)))  # the same norm twice is drawn once
@@ -49,19 +51,31 @@ if dataset == "digits":
         else:
             st.success("Neither network got a validation digit wrong.")
 else:
-    snapshots = tuple(sorted({0, steps // 8, steps // 3, steps}))
+    strip = tuple(sorted({0, steps // 8, steps // 3, steps}))  # before, early, late, last
+    # Above the progress bar, so it stays put when the bar goes; the same iframe as the last
+    # run's (no st.empty(): the chart would go blank while plotly.js loads again).
+    live = LiveCharts("dv_live", toolbar=False)
+
+    def draw(view, stamp: str = "training") -> None:
+        """The two networks' regions now, redrawn in place in the one iframe."""
+        live.draw({"regions": Slot(beyond.decision_regions_now(
+            view.points, view.regions, view.accuracy), height=300, fill=0.78)},
+            stamp=f"{int(view.regions['step'].max())}/{stamp}")
+
     view = appkit.sweep("decision_regions", key="data_view", label="Training two networks",
-                        norms=norms, snapshots=snapshots,
+                        live=draw, norms=norms, snapshots=strip, every=max(steps // 20, 1),
                         base=data_view.DATA_VIEW_QUICK.replace(dataset=dataset, lr=lr))
     if view is not None and len(view.regions):
-        appkit.chart(st, beyond.decision_regions_grid(view.points, view.regions, view.accuracy),
-                     key="dv_regions", caption=(
-                         "Rows: norms; columns: snapshots (step 0 is before training). Light "
-                         "colour: the class the network predicts there (eval mode); dots: "
-                         "training points in their true class."))
+        draw(view, "final")  # the last frame stays; a replay from the cache draws only this
         last = view.accuracy[view.accuracy["step"] == view.accuracy["step"].max()]
         st.markdown("Validation accuracy at step " + f"{int(last['step'].max())}: " + ", ".join(
             f"{norm_label(r.norm)} {100 * r.val_accuracy:.1f}%" for r in last.itertuples()) + ".")
+        shown = view.regions[view.regions["step"].isin(strip)]
+        appkit.chart(st, beyond.decision_regions_grid(view.points, shown, view.accuracy),
+                     key="dv_regions", caption=(
+                         "The snapshots. Rows: norms; columns: steps (step 0 is before "
+                         "training). Light colour: the class the network predicts there (eval "
+                         "mode); dots: training points in their true class."))
 
 st.subheader("Try this")
 st.markdown(

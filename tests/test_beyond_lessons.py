@@ -223,6 +223,39 @@ def test_decision_regions_at_each_snapshot_and_the_network_learns_the_circles():
         data_view.decision_regions(base=base.replace(dataset="digits"))
 
 
+def test_the_frames_a_live_view_draws_are_the_cached_results_snapshots():
+    """What progress hands the page while training is, step for step, what the returned
+    (cached) DataView holds: the same seed, the same steps, the same rows."""
+    base = data_view.DATA_VIEW_QUICK.replace(dataset="xor", n_samples=200)
+    frames = []
+    view = data_view.decision_regions(("none", "batch"), base, snapshots=(0, 7, 30), grid=8,
+                                      every=10, progress=lambda f, frame: frames.append(frame))
+    assert [int(f.regions["step"].max()) for f in frames] == [0, 7, 10, 20, 30]
+    assert sorted(view.regions["step"].unique()) == [0, 7, 10, 20, 30]
+    for frame in frames:
+        step = int(frame.regions["step"].max())
+        assert set(frame.regions["norm"]) == {"none", "batch"}
+        pd.testing.assert_frame_equal(
+            frame.regions.reset_index(drop=True),
+            view.regions[view.regions["step"] == step].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            frame.accuracy.reset_index(drop=True),
+            view.accuracy[view.accuracy["step"] == step].reset_index(drop=True))
+    alone = data_view.decision_regions(("batch",), base, snapshots=(0, 7, 30), grid=8, every=10)
+    pd.testing.assert_frame_equal(  # trained in step with another norm, as trained alone
+        alone.regions.reset_index(drop=True),
+        view.regions[view.regions["norm"] == "batch"].reset_index(drop=True))
+
+
+def test_a_stop_ends_the_decision_regions_at_the_next_frame():
+    base = data_view.DATA_VIEW_QUICK.replace(dataset="xor", n_samples=200)
+    frames = []
+    view = data_view.decision_regions(("none",), base, snapshots=(0, 100), grid=4, every=10,
+                                      progress=lambda f, frame: frames.append(frame),
+                                      should_stop=lambda: len(frames) >= 2)
+    assert sorted(view.regions["step"].unique()) == [0, 10]
+
+
 def test_validation_images_are_the_raw_pixels_of_the_validation_split():
     cfg = data_view.DIGITS_QUICK.replace(seed=3)
     images = data_view.validation_images(cfg).reshape(-1, 64)  # (V, 64)

@@ -15,7 +15,8 @@ CHARTS = {
                         "Loss variation along the gradient"],
     "pages/lr_window.py": ["Final validation loss by learning rate (× = no seed finished)",
                            "Stable window: learning rates at which every seed trained"],
-    "pages/data_view.py": ["Decision regions during training, per norm"],
+    "pages/data_view.py": ["Decision regions during training, per norm",
+                           "Decision regions as the networks train"],
 }
 
 
@@ -92,6 +93,10 @@ def test_data_view_draws_the_chosen_norms_and_the_digits():
     assert labels[0].startswith("No norm, step 0") and any(
         label.startswith("LayerNorm, step 100") for label in labels)
     assert "Validation accuracy at step 100" in texts(at.markdown)
+    live = figures(at)["Decision regions as the networks train"]  # the in-place frame
+    assert [a["text"].split(":")[0] for a in live["layout"]["annotations"]] == [
+        "No norm, step 100", "LayerNorm, step 100"]
+    assert sum(trace["type"] == "heatmap" for trace in live["data"]) == 2
     at.selectbox(key="dv_dataset").select("digits")
     at.button(key="dv_run").click().run()
     assert not at.exception

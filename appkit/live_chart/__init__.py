@@ -25,6 +25,7 @@ from pathlib import Path
 
 import plotly
 import plotly.io as pio
+import streamlit as st
 import streamlit.components.v1 as components
 
 HTML = Path(__file__).with_name("index.html")
@@ -65,15 +66,99 @@ def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "",
     """Draw `charts` (id -> Slot) in one iframe that stays mounted across reruns.
 
     Call it once per script or fragment run with the same `key` (a second call in one run is
-    a duplicate key). `stamp` is recorded in the frame (`window.__stamps`, `data-stamp`): the
-    browser tests read what was drawn, and when. toolbar=False hides plotly's mode bar, which
-    would cover the titles of small charts.
+    a duplicate key; to redraw within one run, use LiveCharts). `stamp` is recorded in the
+    frame (`window.__stamps`, `data-stamp`): the browser tests read what was drawn, and when.
+    toolbar=False hides plotly's mode bar, which would cover the titles of small charts.
     """
     _component(charts=[{"id": name, "spec": pio.to_json(slot.figure, validate=False),
                         "width": slot.width, "height": slot.height, "fill": slot.fill}
                        for name, slot in charts.items()],
                stamp=str(stamp), config={"displaylogo": False, "displayModeBar": toolbar},
                key=key, default=None)
+
+
+class LiveCharts:
+    """live_charts at one place of the page, redrawn as often as needed within one script run
+    (a sweep drawing as it trains), in the same iframe from one run to the next.
+
+    Made where the charts go: it reserves that place without sending anything to it and draws
+    there at once what this key last drew in this session, so the chart on screen is never
+    replaced by an empty placeholder (st.empty() sends one: the browser unmounts the iframe
+    and parses plotly.js again before the next draw, blank for a moment).
+
+    Streamlit has no public way to do either (place an element and later replace it without a
+    placeholder; register one key twice in a run): both go through its internals, checked
+    against Streamlit 1.67. If they change, this raises a RuntimeError saying so.
+    """
+
+    def __init__(self, key: str, *, toolbar: bool = True):
+        self.key, self.toolbar, self._drawn = key, toolbar, False
+        last = st.session_state.get(_LAST.format(key))
+        if last is None:  # nothing of ours on screen: a placeholder replaces nothing, and a
+            # place left unsent until the first frame kept a first visit's page from showing
+            self._place = st.empty()
+        else:
+            self._place = _reserve_place()
+            self.draw(*last)
+
+    def draw(self, charts: dict[str, Slot], stamp: object = "") -> None:
+        if self._drawn:
+            _forget(self.key)
+        with self._place:
+            live_charts(charts, key=self.key, stamp=stamp, toolbar=self.toolbar)
+        self._drawn = True
+        st.session_state[_LAST.format(self.key)] = (charts, stamp)
+
+
+_LAST = "_live_charts_last_{}"  # session state: (charts, stamp) a LiveCharts key last drew
+
+
+class StreamlitInternalsChanged(RuntimeError):
+    """LiveCharts relies on Streamlit internals that this version does not have."""
+
+    def __init__(self, what: str, error: BaseException):
+        super().__init__(
+            f"appkit.live_chart.LiveCharts cannot {what} with Streamlit {st.__version__} "
+            f"({type(error).__name__}: {error}). It uses Streamlit internals, checked against "
+            "1.67; pin that version or port LiveCharts (tests/test_live_chart.py).")
+
+
+def _reserve_place():
+    """A DeltaGenerator for the next place in the current container, as st.empty() returns,
+    without sending the empty element (what DeltaGenerator._enqueue does, minus the message)."""
+    try:
+        from streamlit.delta_generator import DeltaGenerator
+        from streamlit.delta_generator_singletons import get_dg_singleton_instance
+
+        parent = get_dg_singleton_instance().main_dg._active_dg
+        if parent._cursor is None:
+            raise AttributeError("the current container has no cursor")
+        return DeltaGenerator(root_container=parent._root_container,
+                              cursor=parent._cursor.lock_element(), parent=parent)
+    except (ImportError, AttributeError, TypeError) as error:
+        raise StreamlitInternalsChanged("reserve a place on the page", error) from error
+
+
+def _forget(key: str) -> None:
+    """Let `key` be registered again in this script run: the same element id, sent to the same
+    place, is the same iframe with new arguments. Streamlit's duplicate-key check keeps the
+    ids of this run in two sets; this one key leaves them."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.state.common import user_key_from_element_id
+
+        ctx = get_script_run_ctx()
+        if ctx is None:  # bare mode: no duplicate check either
+            return
+        for seen in (ctx.shared.widget_ids_this_run, ctx.shared.widget_user_keys_this_run):
+            with seen._lock:
+                seen._data = {value for value in seen._data
+                              if value != key and user_key_from_element_id(value) != key}
+        if key in ctx.shared.widget_user_keys_this_run:
+            raise AttributeError(f"{key!r} is still registered in this run")
+    except (ImportError, AttributeError, TypeError) as error:
+        raise StreamlitInternalsChanged("redraw a chart within one script run", error) \
+            from error
 
 
 def figures_of(element) -> dict[str, dict]:

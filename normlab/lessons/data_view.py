@@ -28,7 +28,7 @@ DATA_VIEW_QUICK = TrainConfig(dataset="spirals", depth=3, width=32, steps=400, l
                               n_samples=600, eval_every=100, record_every=100)
 DIGITS_QUICK = DATA_VIEW_QUICK.replace(dataset="digits", width=64, steps=200)
 SNAPSHOTS = (0, 50, 150, 400)
-GRID = 48  # grid points per axis: 48 x 48 predictions per panel
+GRID = 60  # grid points per axis: 60 x 60 predictions per panel, ~30 kB a frame
 
 POINT_COLUMNS = ("split", "x", "y", "label")
 REGION_COLUMNS = ("norm", "step", "x", "y", "predicted", "confidence")
@@ -68,53 +68,74 @@ def decision_regions(
     base: TrainConfig = DATA_VIEW_QUICK,
     snapshots: Sequence[int] = SNAPSHOTS,
     grid: int = GRID,
+    every: int | None = None,
     progress: Progress = None,
     should_stop: ShouldStop = None,
 ) -> DataView:
     """What each norm's network predicts over the plane of a 2-D data set, at each snapshot.
 
     Trains `base` with each norm (same seed: same data, initial weights and batches) up to
-    the last snapshot step; at every step in `snapshots` (0 = before training) the model is
-    evaluated on a grid x grid lattice over the data. Returns (points, regions, accuracy).
-    A run that diverges keeps the snapshots it reached.
+    the last snapshot step, the norms in step with each other; at every step in `snapshots`
+    (0 = before training), and every `every` steps besides, each model is evaluated on a
+    grid x grid lattice over the data. After each of those steps `progress(fraction, frame)`
+    gets that step's DataView (every norm at that step): what a live view draws, the same
+    rows the returned DataView holds for that step. A run that diverges keeps the snapshots
+    it reached; a stop ends the training at the next frame.
     """
     if base.dataset not in TOY_DATASETS:
         raise ValueError(f"decision regions need a 2-D data set, one of {', '.join(TOY_DATASETS)}"
                          f" (got {base.dataset!r})")
-    snapshots = sorted(set(int(s) for s in snapshots))
-    cfg = base.replace(steps=max(snapshots[-1], 1))
-    sweep = Sweep(len(norms), progress, should_stop)
-    regions, accuracy, points = [], [], None
-    for norm in norms:
-        if sweep.stopped():
+    last = max(int(s) for s in snapshots)
+    frames = set(int(s) for s in snapshots)
+    if every:
+        frames |= set(range(0, last + 1, every))
+    cfg = base.replace(steps=max(last, 1))
+    # norm -> (data, model, optimizer, batches); same seed: the same data for every norm
+    runs = {norm: prepare(cfg.replace(norm=norm))[1:] for norm in norms}
+    data = next(iter(runs.values()))[0]
+    points = _points(data)
+    lattice = grid_over(torch.cat([data.x_train, data.x_val]), grid)  # (grid * grid, 2)
+    finite = dict.fromkeys(norms, True)
+    regions, accuracy = [], []
+    for step in range(last + 1):
+        if step in frames:
+            now = [_snapshot(norm, step, model, data, lattice)
+                   for norm, (_, model, _, _) in runs.items() if finite[norm]]
+            regions += [region for region, _ in now]
+            accuracy += [score for _, score in now]
+            if progress is not None:
+                progress(step / max(last, 1), DataView(
+                    points, pd.concat([r for r, _ in now], ignore_index=True)
+                    if now else frame([], REGION_COLUMNS), frame([s for _, s in now],
+                                                                 ACCURACY_COLUMNS)))
+        if step == last or not any(finite.values()) or (
+                should_stop is not None and should_stop()):
             break
-        cfg, data, model, optimizer, batches = prepare(cfg.replace(norm=norm))
-        if points is None:
-            points = _points(data)
-            lattice = grid_over(torch.cat([data.x_train, data.x_val]), grid)
-        for step in range(snapshots[-1] + 1):
-            if step in snapshots:
-                predicted, confidence = _predict(model, lattice)
-                regions.append(pd.DataFrame({
-                    "norm": norm, "step": step, "x": lattice[:, 0].numpy(),
-                    "y": lattice[:, 1].numpy(), "predicted": predicted.numpy(),
-                    "confidence": confidence.numpy()}))
-                accuracy.append(dict(
-                    norm=norm, step=step,
-                    train_accuracy=float((_predict(model, data.x_train)[0] == data.y_train)
-                                         .float().mean()),
-                    val_accuracy=float((_predict(model, data.x_val)[0] == data.y_val)
-                                       .float().mean())))
-            if step == snapshots[-1]:
-                break
-            index = batches.next()
-            if not train_step(model, optimizer, data.x_train[index], data.y_train[index]).finite:
-                break
-        sweep.advance()
+        for norm, (_, model, optimizer, batches) in runs.items():
+            if finite[norm]:
+                index = batches.next()
+                finite[norm] = train_step(model, optimizer, data.x_train[index],
+                                          data.y_train[index]).finite
     regions_frame = (pd.concat(regions, ignore_index=True) if regions
                      else frame([], REGION_COLUMNS))
-    return DataView(points if points is not None else frame([], POINT_COLUMNS),
-                    regions_frame[list(REGION_COLUMNS)], frame(accuracy, ACCURACY_COLUMNS))
+    return DataView(points, regions_frame[list(REGION_COLUMNS)],
+                    frame(accuracy, ACCURACY_COLUMNS))
+
+
+def _snapshot(norm: str, step: int, model: nn.Module, data, lattice: torch.Tensor):
+    """One norm's regions over the lattice and its accuracies, at one step."""
+    predicted, confidence = _predict(model, lattice)
+    # narrow dtypes: a run keeps ~20 frames of grid * grid rows per norm, copied per session
+    region = pd.DataFrame({"norm": norm, "step": np.int32(step), "x": lattice[:, 0].numpy(),
+                           "y": lattice[:, 1].numpy(),
+                           "predicted": predicted.numpy().astype(np.int8),
+                           "confidence": confidence.numpy()})  # x, y, confidence: float32
+    score = dict(norm=norm, step=step,
+                 train_accuracy=float((_predict(model, data.x_train)[0] == data.y_train)
+                                      .float().mean()),
+                 val_accuracy=float((_predict(model, data.x_val)[0] == data.y_val)
+                                    .float().mean()))
+    return region, score
 
 
 def _points(data) -> pd.DataFrame:

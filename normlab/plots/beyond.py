@@ -212,44 +212,66 @@ def decision_regions_grid(points: pd.DataFrame, regions: pd.DataFrame,
     validation accuracy (data_view.decision_regions)."""
     norms = style.norms_in(regions)
     steps = sorted(regions["step"].unique())
+    return _region_panels(points, regions, accuracy, [[(norm, step) for step in steps]
+                                                      for norm in norms],
+                          "Decision regions during training, per norm", 260, max_points)
+
+
+def decision_regions_now(points: pd.DataFrame, regions: pd.DataFrame, accuracy: pd.DataFrame,
+                         max_points: int = 300, height: int = 420) -> go.Figure:
+    """The norms side by side, each at its latest step in `regions`: the live view of
+    data_view.decision_regions (one frame of its progress, or the whole result's last)."""
+    norms = style.norms_in(regions)
+    latest = regions.groupby("norm", observed=True)["step"].max()
+    return _region_panels(points, regions, accuracy,
+                          [[(norm, int(latest[norm])) for norm in norms]],
+                          "Decision regions as the networks train", height - 80, max_points)
+
+
+def _region_panels(points: pd.DataFrame, regions: pd.DataFrame, accuracy: pd.DataFrame,
+                   cells: list[list[tuple[str, int]]], title: str, row_height: int,
+                   max_points: int) -> go.Figure:
+    """A grid of (norm, step) panels: each the predicted class over the plane (light) with
+    the training points on top (their true class, dark), titled with its validation accuracy."""
+    rows, columns = len(cells), max((len(row) for row in cells), default=0)
     classes = int(max(points["label"].max(), regions["predicted"].max())) + 1 if len(points) else 1
     train = points[points["split"] == "train"]
     train = train.iloc[:: max(1, len(train) // max_points)]
+    dots = {"type": "scatter", "x": train["x"].to_numpy(), "y": train["y"].to_numpy(),
+            "mode": "markers", "hoverinfo": "skip",
+            "marker": {"size": 4, "color": [CLASS_COLORS[k % len(CLASS_COLORS)]
+                                            for k in train["label"]],
+                       "line": {"width": 0.5, "color": "#333333"}}}
     gap, rows_gap = 0.02, 0.08
-    width = (1 - gap * (len(steps) - 1)) / max(len(steps), 1)
-    height = (1 - rows_gap * (len(norms) - 1)) / max(len(norms), 1)
-    layout = style.layout("Decision regions during training, per norm", "", "",
-                          height=260 * len(norms) + 80, showlegend=False,
+    width = (1 - gap * (columns - 1)) / max(columns, 1)
+    height = (1 - rows_gap * (rows - 1)) / max(rows, 1)
+    layout = style.layout(title, "", "", height=row_height * rows + 80, showlegend=False,
                           margin={"t": 70, "b": 30, "l": 30, "r": 10})
     layout.pop("xaxis"), layout.pop("yaxis")
     traces, annotations = [], []
     accuracy = accuracy.set_index(["norm", "step"])["val_accuracy"]
-    for r, norm in enumerate(norms):
-        for c, step in enumerate(steps):
-            n = r * len(steps) + c + 1
+    for r, row in enumerate(cells):
+        for c, (norm, step) in enumerate(row):
+            n = r * columns + c + 1
             suffix = "" if n == 1 else str(n)
-            cells = regions[(regions["norm"] == norm) & (regions["step"] == step)]
-            xs, ys = np.unique(cells["x"].to_numpy()), np.unique(cells["y"].to_numpy())
+            cell = regions[(regions["norm"] == norm) & (regions["step"] == step)]
+            xs, ys = np.unique(cell["x"].to_numpy()), np.unique(cell["y"].to_numpy())
             # float: plotly.js reads no int64 typed arrays, and the regions came out garbled
-            z = cells.pivot(index="y", columns="x", values="predicted").to_numpy(float)
+            z = cell.pivot(index="y", columns="x", values="predicted").to_numpy(float)
             axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
             traces.append({"type": "heatmap", "x": xs, "y": ys, "z": z, "zmin": -0.5,
                            "zmax": classes - 0.5, "colorscale": _class_scale(classes),
                            "showscale": False, "hoverinfo": "skip", **axes})
-            traces.append({"type": "scatter", "x": train["x"].to_numpy(),
-                           "y": train["y"].to_numpy(), "mode": "markers", "hoverinfo": "skip",
-                           "marker": {"size": 4, "color": [CLASS_COLORS[k % len(CLASS_COLORS)]
-                                                           for k in train["label"]],
-                                      "line": {"width": 0.5, "color": "#333333"}}, **axes})
+            traces.append({**dots, **axes})
             x0 = c * (width + gap)
             y1 = 1 - r * (height + rows_gap)
             layout[f"xaxis{suffix}"] = {"domain": [x0, min(x0 + width, 1)],
                                         "anchor": f"y{suffix}", "showticklabels": False,
-                                        "showgrid": False, "zeroline": False,
+                                        "ticks": "", "showgrid": False, "zeroline": False,
                                         "range": [xs[0], xs[-1]]}
             layout[f"yaxis{suffix}"] = {"domain": [max(y1 - height, 0), y1],
                                         "anchor": f"x{suffix}", "showticklabels": False,
-                                        "showgrid": False, "zeroline": False,
+                                        "ticks": "", "showgrid": False, "zeroline": False,
                                         "range": [ys[0], ys[-1]],
                                         "scaleanchor": f"x{suffix}"}
             score = accuracy.get((norm, step), math.nan)
