@@ -9,7 +9,16 @@ from normlab.lessons import data_view
 from normlab.plots import beyond, norm_label
 from normlab.registry import NORMS
 
-appkit.page_setup(__file__)
+DATASETS = (*data_view.TOY_DATASETS, "digits")
+CONTROLS = {
+    "data": appkit.Control("dv_dataset", DATASETS[0], choices=DATASETS),
+    "norm_a": appkit.Control("dv_norm_a", "none", choices=tuple(NORMS)),
+    "norm_b": appkit.Control("dv_norm_b", "batch", choices=tuple(NORMS)),
+    "run_steps": appkit.Control("dv_steps", data_view.SNAPSHOTS[-1], choices=(100, 200, 400, 800)),
+    "rate": appkit.Control("dv_lr", data_view.DATA_VIEW_QUICK.lr,
+                           choices=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
+}
+appkit.page_setup(__file__, controls=CONTROLS)
 st.title("See the data")
 st.write(
     "A loss curve says how well a network does; a picture says what it has learned. Ask the "
@@ -22,16 +31,14 @@ st.write(
 with st.form("dv_form"):
     dataset_box, first_box, second_box, steps_box, lr_box, run_box = st.columns(
         [1, 1, 1, 1, 1, 1.3], vertical_alignment="bottom")
-    dataset = dataset_box.selectbox("Data set", [*data_view.TOY_DATASETS, "digits"],
-                                    key="dv_dataset")
-    first = first_box.selectbox("Norm A", list(NORMS), index=list(NORMS).index("none"),
-                                format_func=norm_label, key="dv_norm_a")
-    second = second_box.selectbox("Norm B", list(NORMS), index=list(NORMS).index("batch"),
-                                  format_func=norm_label, key="dv_norm_b")
-    steps = steps_box.select_slider("Training steps", [100, 200, 400, 800],
-                                    value=data_view.SNAPSHOTS[-1], key="dv_steps")
-    lr = lr_box.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
-                              value=data_view.DATA_VIEW_QUICK.lr, key="dv_lr")
+    dataset = dataset_box.selectbox("Data set", DATASETS, key="dv_dataset")
+    first = first_box.selectbox("Norm A", CONTROLS["norm_a"].choices, format_func=norm_label,
+                                key="dv_norm_a")
+    second = second_box.selectbox("Norm B", CONTROLS["norm_b"].choices, format_func=norm_label,
+                                  key="dv_norm_b")
+    steps = steps_box.select_slider("Training steps", CONTROLS["run_steps"].choices,
+                                    key="dv_steps")
+    lr = lr_box.select_slider("Learning rate", CONTROLS["rate"].choices, key="dv_lr")
     run_box.form_submit_button("Train and draw", type="primary", icon=":material/play_arrow:",
                           key="dv_run")
 

@@ -113,7 +113,7 @@ def query(at: AppTest) -> dict[str, str]:
 # values other than other_value's where that would cost minutes (torch.compile on a CPU)
 # (and for the inspector, a layer and a step its 20-step run records)
 COSTLY = {"pages/speed.py": {"compile": False}, "pages/inspector.py": {"layer": 2, "step": 10}}
-WITHOUT_CONTROLS = {"pages/home.py", "pages/data_view.py"}  # Home: a map and one button
+WITHOUT_CONTROLS = {"pages/home.py"}  # a map of the lessons and one button
 
 
 @pytest.mark.parametrize("page", [page.path for page in PAGES])
