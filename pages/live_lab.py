@@ -12,8 +12,14 @@ appkit.page_setup(__file__, controls={"view": VIEW})
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-bottom:2rem}"
         "</style>")  # the lab is one screen: less empty space above the title
 cfg = appkit.sidebar()
-if st.session_state.pop("autostart", False) or appkit.opened_by_link():  # Home's Start; a link
-    live.start(cfg)  # (replayed at once if this server has trained it)
+# Home's Start trains at once; a link replays its run if this server has it (watching it train
+# is the lesson, so one it has not trained waits for Train, with a note)
+if st.session_state.pop("autostart", False) or (
+        appkit.opened_by_link() and appkit.run_store().get(cfg) is not None):
+    live.start(cfg)
+elif appkit.opened_by_link():  # a toast: the lab's one screen keeps its layout
+    st.toast("Opened from a link with its settings: press **Train** to watch it train.",
+             icon="🔗")
 if live.state() not in ("idle", "done") and live.job().config != cfg:
     live.stop()  # the sidebar changed under a run: end it (the page says so), no runaway
 state = live.state()

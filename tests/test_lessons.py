@@ -583,7 +583,7 @@ def test_the_concepts_lesson_runs_by_its_key_and_an_unknown_key_is_refused():
 
 
 def test_every_claim_names_its_experiment_verdict_and_lesson():
-    assert len({claim.id for claim in CLAIMS}) == len(CLAIMS) == 6
+    assert len({claim.id for claim in CLAIMS}) == len(CLAIMS) == 9
     for claim in CLAIMS:
         assert claim.text and claim.lesson in LESSON_KEYS
         assert callable(claim.experiment) and callable(claim.verdict)
