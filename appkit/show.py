@@ -5,11 +5,13 @@ changed between two configs, and a frame tagged with its norm for the multi-norm
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from appkit.sidebar import page_settings
 from appkit.url import URL_FIELDS
@@ -76,14 +78,16 @@ def keep_for_export(fig, key: str | None = None, caption: str | None = None) -> 
     export = st.session_state.get("_export")
     if export is None:
         return  # a page that did not call page_setup (a test's bare script)
-    if not export["figures"]:
-        export["slot"].download_button(
-            "This page's charts (HTML)", data=lambda export=export:
-            page_html(export["figures"].values(), export["settings"]), file_name=f"normlab-"
-            f"{(st.session_state.get('_page') or 'page').removesuffix('.py')}-charts.html",
-            mime="text/html", on_click="ignore", key="_export_html",
-            icon=":material/download:", help="Every chart on this page, interactive and "
-            "offline, with the settings that made them.")
+    if not export.get("button"):  # (not from inside a fragment: it may not write there)
+        with contextlib.suppress(StreamlitAPIException):
+            export["slot"].download_button(
+                "This page's charts (HTML)", data=lambda export=export:
+                page_html(export["figures"].values(), export["settings"]), file_name=f"normlab-"
+                f"{(st.session_state.get('_page') or 'page').removesuffix('.py')}-charts.html",
+                mime="text/html", on_click="ignore", key="_export_html",
+                icon=":material/download:", help="Every chart on this page, interactive and "
+                "offline, with the settings that made them.")
+            export["button"] = True
     export["settings"] = page_settings()
     export["figures"][key or f"chart-{len(export['figures'])}"] = (fig, caption)
 

@@ -16,6 +16,7 @@ from apptest_helpers import figures, settle
 from streamlit.testing.v1 import AppTest
 
 from appkit.pages import PAGES
+from appkit.show import page_html
 from appkit.url import Control, check_names, controls_from_query, controls_to_query
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -193,4 +194,16 @@ def test_csv_rows_and_the_page_html_carry_the_settings():
     assert '"chart 2"' not in page  # a redraw under one key replaces the earlier figure
     assert page.count("Plotly.newPlot") == 3 and page.count("plotly.js v") == 1
     assert "&quot;alpha&quot;: 4.5" in page
+    assert [b.label for b in at.sidebar.get("download_button")] == ["This page's charts (HTML)"]
+
+
+def test_the_live_charts_are_in_the_pages_html_too():
+    at = open_link("pages/live_lab.py", {})
+    at.button(key="train").click().run()
+    at = settle(at)
+    export = at.session_state["_export"]
+    assert set(export["figures"]) == {f"live_charts-{name}" for name in
+                                      ("loss", "accuracy", "layers", "gradients", "update_ratio")}
+    page = page_html(export["figures"].values(), export["settings"])
+    assert page.count("Plotly.newPlot") == 5
     assert [b.label for b in at.sidebar.get("download_button")] == ["This page's charts (HTML)"]

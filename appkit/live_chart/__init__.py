@@ -75,6 +75,10 @@ def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "",
                        for name, slot in charts.items()],
                stamp=str(stamp), config={"displaylogo": False, "displayModeBar": toolbar},
                key=key, default=None)
+    from appkit.show import keep_for_export  # (appkit.show draws through this module's page)
+
+    for name, slot in charts.items():  # the page's HTML download holds these charts too
+        keep_for_export(slot.figure, key=f"{key}-{name}")
 
 
 class LiveCharts:
