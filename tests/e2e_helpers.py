@@ -29,6 +29,7 @@ CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 EXCEPTION = "[data-testid='stException']"
+SKELETON = "[data-testid='stSkeleton']"  # a widget whose code is still loading
 CHART = "[data-testid='stPlotlyChart']"
 DRAWN_CHART = f"{CHART} svg.main-svg"  # plotly has rendered it
 CHART_WITH_DATA = f"{CHART} .scatterlayer .trace"  # a line drawn, not just empty axes
@@ -164,11 +165,16 @@ def wait_loaded(page, timeout: float = 60_000) -> None:
 
     The state reads notRunning before the first run starts, and after it ends the elements
     next to a chart wait for plotly's code to load: so the title, then idle, then no requests.
+    Then no skeletons: Streamlit loads a widget's code on its first use and draws a grey
+    skeleton meanwhile, after the run has ended and the network went quiet (a button read
+    absent 0.5 s after a page had "loaded", so a test that asked whether there was one to
+    press skipped it and waited for charts that never came).
     """
     page.wait_for_selector(CONNECTED, timeout=timeout)
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
     page.wait_for_selector(IDLE, timeout=timeout)
     page.wait_for_load_state("networkidle", timeout=timeout)
+    page.wait_for_function(f"() => !document.querySelector({SKELETON!r})", timeout=timeout)
 
 
 def exceptions(page) -> list[str]:
