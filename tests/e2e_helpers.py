@@ -158,6 +158,13 @@ def wait_idle(page, timeout: float = 60_000, started: bool = False) -> None:
         with contextlib.suppress(PlaywrightTimeout):  # the state flips to running after a moment
             page.wait_for_selector(RUNNING, timeout=3_000)
     page.wait_for_selector(IDLE, timeout=timeout)
+    no_skeletons(page, timeout)
+
+
+def no_skeletons(page, timeout: float) -> None:
+    """Until every widget has drawn: Streamlit loads a widget's code on its first use and shows
+    a grey skeleton meanwhile, after the script run has ended and the network has gone quiet."""
+    page.wait_for_function(f"() => !document.querySelector({SKELETON!r})", timeout=timeout)
 
 
 def wait_loaded(page, timeout: float = 60_000) -> None:
@@ -165,16 +172,15 @@ def wait_loaded(page, timeout: float = 60_000) -> None:
 
     The state reads notRunning before the first run starts, and after it ends the elements
     next to a chart wait for plotly's code to load: so the title, then idle, then no requests.
-    Then no skeletons: Streamlit loads a widget's code on its first use and draws a grey
-    skeleton meanwhile, after the run has ended and the network went quiet (a button read
-    absent 0.5 s after a page had "loaded", so a test that asked whether there was one to
-    press skipped it and waited for charts that never came).
+    Then no skeletons (a button read absent 0.5 s after a page had "loaded" without this, so a
+    test that asked whether there was one to press skipped it and waited for charts that never
+    came).
     """
     page.wait_for_selector(CONNECTED, timeout=timeout)
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
     page.wait_for_selector(IDLE, timeout=timeout)
     page.wait_for_load_state("networkidle", timeout=timeout)
-    page.wait_for_function(f"() => !document.querySelector({SKELETON!r})", timeout=timeout)
+    no_skeletons(page, timeout)
 
 
 def exceptions(page) -> list[str]:
