@@ -85,6 +85,20 @@ def chromium_path() -> str:
     return path
 
 
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium under Playwright (skipped or failed as chromium_path says)."""
+    executable = chromium_path()  # skips or fails before anything starts
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,6 +113,13 @@ class Server:
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def check_log(self) -> None:
+        """The server is alive and logged no traceback: errors no page showed (in threads,
+        callbacks, shutdowns)."""
+        assert self.process.poll() is None, f"the server died:\n{self.log_tail()}"
+        log = self.log_tail(10**7)
+        assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
 
 
 def server_command(port: int, *extra: str) -> list[str]:

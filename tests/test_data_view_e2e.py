@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import (
-    CHROMIUM_ARGS,
     EXCEPTION,
     IDLE,
     LIVE_FRAME,
-    chromium_path,
+    chromium,
     streamlit_server,
     wait_idle,
     wait_loaded,
@@ -29,13 +28,8 @@ REGIONS = "[data-chart='regions']"
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +39,7 @@ def server(browser, tmp_path_factory):
     env = {"NORMLAB_CACHE_DIR": str(folder / "cache")}
     with streamlit_server(folder / "server.log", env, "--client.showErrorDetails", "full") as srv:
         yield srv
-        log = srv.log_tail(10**7)
-        assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+        srv.check_log()
 
 
 def open_data_view(browser, server, width: int, height: int):

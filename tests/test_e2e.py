@@ -27,14 +27,13 @@ import pytest
 from e2e_helpers import (
     CHART,
     CHART_WITH_DATA,
-    CHROMIUM_ARGS,
     DRAWN_CHART,
     LIVE_CHART,
     LIVE_FRAME,
     ROOT,
     VIEWPORT,
     alerts,
-    chromium_path,
+    chromium,
     exceptions,
     nav_pages,
     streamlit_server,
@@ -59,13 +58,8 @@ def lesson_to_photograph() -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()  # skips or fails before any server starts
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +75,7 @@ def server(browser, tmp_path_factory):
         wait_loaded(page, timeout=120_000)
         context.close()
         yield srv
-        assert srv.process.poll() is None, f"the server died:\n{srv.log_tail()}"
-        log = srv.log_tail(10**7)  # errors no page showed: in threads, callbacks, shutdowns
-        assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+        srv.check_log()
 
 
 @pytest.fixture
