@@ -3,6 +3,7 @@
 import streamlit as st
 
 import appkit
+from appkit.live_chart import LiveCharts, Slot
 from normlab.lessons import transformer as lesson
 from normlab.plots import transformer as tp
 from normlab.registry import norm_label
@@ -33,9 +34,10 @@ st.write(
 st.header("Gradients at initialisation")
 gradients = appkit.experiment("gradients_at_init")  # one backward pass: a second, cached
 appkit.chart(st, tp.gradient_by_block(gradients), key="tf_grads", caption=(
-    lesson.gradient_summary(gradients) + " One batch through the untrained 6-block model, no "
-    "update. Xiong et al. prove that post-LN's gradient near the output does not shrink with "
-    "depth, while pre-LN's shrinks as 1/√depth: at a large learning rate post-LN's last "
+    lesson.gradient_summary(gradients) + " One batch through the untrained "
+    f"{lesson.GRADIENT_QUICK.depth}-block model, no update. Xiong et al. prove that post-LN's "
+    "gradient near the output does not shrink with depth, while pre-LN's shrinks as "
+    "1/√depth: at a large learning rate post-LN's last "
     "layers take the largest first steps, which a warm-up keeps small."))
 
 st.header("Where the norm sits, and warm-up")
@@ -62,13 +64,23 @@ if not st.session_state.get("tf_started"):
             icon=":material/arrow_upward:")
     warm = None
 else:
+    # Drawn as the seeds come in (every setting after its first four runs), in one frame that
+    # stays painted from one draw to the next; the caption waits for the whole result.
+    curves = LiveCharts("tf_curves", toolbar=False)
+
+    def draw(result, stamp: str = "training") -> None:
+        done = result.runs["seed"].nunique()
+        so_far = "" if stamp == "final" else f"{done} of {seeds} seeds so far"
+        curves.draw({"curves": Slot(tp.warmup_curves(result.curves, so_far), height=360)},
+                    stamp=f"{len(result.runs)}/{done}/{stamp}")
+
     warm = appkit.sweep("warmup_sweep", key="tf_warm", label=f"Training {4 * seeds} "
-                        "transformers", warmups=(0, min(warmup, steps)),
+                        "transformers", live=draw, warmups=(0, min(warmup, steps)),
                         seeds=tuple(range(seeds)), base=base)
 if warm is not None and not warm.runs.empty:
+    draw(warm, "final")  # a replay from the cache draws only this
+    st.caption("Training loss, averaged over seeds. " + lesson.guessing_summary(warm.runs))
     st.info(" ".join(lesson.warmup_verdicts(warm.runs)), icon=":material/insights:")
-    appkit.chart(st, tp.warmup_curves(warm.curves), key="tf_curves", caption=(
-        "Training loss, averaged over seeds. " + lesson.guessing_summary(warm.runs)))
     appkit.chart(st, tp.warmup_final_loss(warm.intervals), key="tf_final", caption=(
         lesson.warmup_summary(warm.intervals) + " Validation prompts the model never saw; the "
         "bars are 95% t intervals over seeds (a diverged run counts as guessing). "

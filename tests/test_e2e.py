@@ -213,6 +213,26 @@ def test_every_page_opens_without_an_exception_and_draws_its_charts(server, cont
         screenshot(page, screenshot_dir, nav_page.name)
 
 
+def test_the_transformer_curves_come_in_seed_by_seed_and_stay_painted(server, context):
+    """The lesson's training-loss chart is drawn after every run, in one frame that is never
+    blank once drawn: every setting is on it after the first seed's four runs, long before
+    the twelfth. (40 steps: not the default the test above trained, so not a replay.)"""
+    from painted import start_dom_probe, stop_dom_probe
+
+    page = open_page(context, server.url + "/transformer?run_steps=40")
+    start_dom_probe(page, "[data-chart='curves']")
+    button(page, "tf_run").click()
+    wait_idle(page, 240_000)
+    probe = stop_dom_probe(page)
+    no_exception(page)
+    stamps = live_frame(page).locator("body").evaluate("() => window.__stamps")
+    assert stamps[-1] == "12/3/final", stamps
+    during = [stamp for stamp in stamps if stamp.endswith("/training")]
+    assert "4/1/training" in during and len(set(during)) >= 3, stamps
+    assert probe["frames"] > 30 and probe["blank"] == 0 and probe["flips"] == 0, probe
+    assert probe["updates_seen"] >= 2, probe  # "1 of 3 seeds so far", ..., then the plain title
+
+
 # --- the live lab ------------------------------------------------------------------------------
 
 def live_frame(page):

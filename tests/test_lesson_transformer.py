@@ -45,6 +45,23 @@ def test_warmup_sweep_scores_every_setting_and_seed(warmup):
     assert len(samples) == 4 * 2 and set(samples.columns) >= {"prompt", "expected", "answer"}
 
 
+def test_every_setting_is_reported_after_its_first_seed_and_the_last_report_is_the_result():
+    reports = []
+    result = lesson.warmup_sweep(warmups=(0, 10), seeds=(0, 1), base=SMALL.replace(steps=10),
+                                 samples=1, progress=lambda f, partial: reports.append(
+                                     (f, partial)))
+    assert [f for f, _ in reports] == pytest.approx([i / 8 for i in range(1, 9)])
+    first_seed = reports[3][1]  # four runs: each setting once, so a page can draw them all
+    assert first_seed.runs["seed"].tolist() == [0, 0, 0, 0]
+    assert len(first_seed.intervals[first_seed.intervals["metric"] == "val_loss"]) == 4
+    last = reports[-1][1]
+    for got, want in zip(last, result):
+        pd.testing.assert_frame_equal(got, want)
+    # setting by setting, seed by seed, as before the runs were trained seed by seed
+    assert list(zip(result.runs["position"], result.runs["warmup_steps"], result.runs["seed"])
+                ) == [(p, w, s) for p in ("before", "after") for w in (0, 10) for s in (0, 1)]
+
+
 def test_the_sentences_quote_the_frames(warmup, race):
     text = lesson.warmup_summary(warmup.intervals)
     for row in warmup.intervals.itertuples():

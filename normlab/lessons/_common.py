@@ -15,7 +15,7 @@ from normlab.config import TrainConfig
 from normlab.data import Dataset
 from normlab.engine import Run, prepare, set_learning_rate, stream, train_step
 
-Progress = Callable[[float], None] | None
+Progress = Callable[..., None] | None  # progress(fraction) or progress(fraction, partial)
 ShouldStop = Callable[[], bool] | None
 
 # A small network that learns digits in a few hundred steps: the base of the training sweeps.
@@ -32,10 +32,12 @@ class Sweep:
     def stopped(self) -> bool:
         return self.should_stop is not None and bool(self.should_stop())
 
-    def advance(self) -> None:
+    def advance(self, partial=None) -> None:
+        """One more done; `partial`, if given, is the result so far (a page draws it live)."""
         self.done += 1
         if self.progress is not None:
-            self.progress(min(self.done / self.total, 1.0))
+            fraction = min(self.done / self.total, 1.0)
+            self.progress(fraction) if partial is None else self.progress(fraction, partial)
 
 
 def frame(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import product
 from typing import NamedTuple
 
 import pandas as pd
@@ -144,12 +145,13 @@ def warmup_sweep(
     Trains every (norm position, warm-up steps, seed) of `base` and scores it on the validation
     prompts: loss, per-digit accuracy, whole-answer accuracy. Returns (runs, curves,
     intervals over seeds, samples: `samples` validation prompts answered greedily by seed 0's
-    model of each setting).
+    model of each setting). Seed by seed, every setting: after its first four runs
+    `progress(fraction, partial)` reports a result with every setting in it, one seed so far.
     """
-    grid = [(p, w, s) for p in positions for w in warmups for s in seeds]
-    sweep = Sweep(len(grid), progress, should_stop)
+    settings = [(p, w) for p in positions for w in warmups]
+    sweep = Sweep(len(settings) * len(seeds), progress, should_stop)
     runs, curves, shown = [], [], []
-    for position, warmup, seed in grid:
+    for seed, (position, warmup) in product(seeds, settings):
         if sweep.stopped():
             break
         key = dict(position=position, warmup_steps=warmup, norm=base.norm, seed=seed)
@@ -164,11 +166,24 @@ def warmup_sweep(
                            "train_loss": sum(window) / len(window)})
         if seed == seeds[0] and samples and trained.status == "finished":
             shown += _samples(trained, dict(position=position, warmup_steps=warmup), samples)
-        sweep.advance()
-    runs = frame(runs, RUN_COLUMNS)
-    spread = intervals(runs, ("position", "warmup_steps"),
+        sweep.advance(_warmup_result(runs, curves, shown, settings))
+    return _warmup_result(runs, curves, shown, settings)
+
+
+def _warmup_result(runs: list[dict], curves: list[dict], shown: list[dict],
+                   settings: list[tuple[str, int]]) -> WarmupSweep:
+    """The frames of the runs so far, setting by setting (in `settings`' order), seed by seed."""
+    order = {setting: i for i, setting in enumerate(settings)}
+
+    def by_setting(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:
+        rows = sorted(rows, key=lambda row: order[row["position"], row["warmup_steps"]])
+        return frame(rows, columns)  # (a stable sort: seeds and steps keep their order)
+
+    table = by_setting(runs, RUN_COLUMNS)
+    spread = intervals(table, ("position", "warmup_steps"),
                        ("val_loss", "val_accuracy", "sequence_accuracy"))
-    return WarmupSweep(runs, frame(curves, CURVE_COLUMNS), spread, frame(shown, SAMPLE_COLUMNS))
+    return WarmupSweep(table, by_setting(curves, CURVE_COLUMNS), spread,
+                       by_setting(shown, SAMPLE_COLUMNS))
 
 
 def gradients_at_init(
@@ -382,7 +397,8 @@ def transformer_lesson(
     share = len(seeds) * 4 / (len(seeds) * 4 + len(seeds) * len(norms) * 2)
 
     def part(low: float, high: float) -> Progress:
-        return None if progress is None else lambda f: progress(low + (high - low) * f)
+        return None if progress is None else \
+            lambda f, *partial: progress(low + (high - low) * f)
 
     gradients = gradients_at_init(base=base.replace(depth=max(base.depth, 6)), seed=seeds[0])
     warm = warmup_sweep(warmups=(0, warmup_steps), seeds=seeds, base=base,

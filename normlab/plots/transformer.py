@@ -18,15 +18,17 @@ def _setting(position: str, warmup_steps: int) -> str:
     return setting_label(position, int(warmup_steps))
 
 
-def warmup_curves(curves: pd.DataFrame) -> go.Figure:
-    """Training loss (10-step means, averaged over seeds) by step, one line per setting."""
+def warmup_curves(curves: pd.DataFrame, so_far: str = "") -> go.Figure:
+    """Training loss (10-step means, averaged over seeds) by step, one line per setting;
+    `so_far` ("1 of 3 seeds so far") goes after the title while the sweep trains."""
     traces = []
     for (position, warmup), rows in curves.groupby(["position", "warmup_steps"], sort=False):
         mean = rows.groupby("step")["train_loss"].mean()
         traces.append({"type": "scatter", "mode": "lines", "name": _setting(position, warmup),
                        "x": mean.index.tolist(), "y": mean.tolist(),
                        "line": {"color": SETTING_COLORS.get((position, bool(warmup)))}})
-    return figure(traces, layout("Training loss: pre-LN vs post-LN, with and without warm-up",
+    title = "Training loss: pre-LN vs post-LN, with and without warm-up"
+    return figure(traces, layout(f"{title} ({so_far})" if so_far else title,
                                  AXIS_TITLES["step"], AXIS_TITLES["train_loss"]))
 
 
