@@ -195,7 +195,8 @@ def test_diverged_runs_are_crosses_not_missing_points(figures):
 
 def test_the_invariance_heatmap_marks_each_cell(figures):
     heatmap = figures["invariances"].data[0]
-    assert list(heatmap.y) == ["BatchNorm", "LayerNorm", "RMSNorm"]
+    assert list(heatmap.x) == ["BatchNorm", "LayerNorm", "RMSNorm"]  # the tables' columns
+    assert heatmap.y[0] == "weight matrix rescaling" and len(heatmap.y) == len(heatmap.text)
     assert all(cell[0] in "✓✗" for row in heatmap.text for cell in row)
     assert heatmap.text[0][0].startswith("✓")  # batch norm ignores a rescaled weight matrix
 

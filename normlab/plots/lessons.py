@@ -301,24 +301,24 @@ def activation_std_by_layer(layers: pd.DataFrame, depth: int) -> go.Figure:
 # --- 5. invariances ---------------------------------------------------------------------------
 
 def invariance_heatmap(table: pd.DataFrame) -> go.Figure:
-    """log₁₀ of the largest output change per norm (rows) and transformation (columns)."""
+    """log₁₀ of the largest output change per transformation (rows) and norm (columns), laid
+    out like the tables beside it; three columns leave the row names room on a phone."""
     norms = list(dict.fromkeys(table["norm"]))
     transformations = list(dict.fromkeys(table["transformation"]))
-    grid = table.pivot(index="norm", columns="transformation", values="max_change")
-    grid = grid.reindex(index=norms, columns=transformations)
+    grid = table.pivot(index="transformation", columns="norm", values="max_change")
+    grid = grid.reindex(index=transformations, columns=norms)
     values = grid.to_numpy(dtype=float)
     z = np.log10(np.maximum(values, 1e-17))
     text = [[f"{'✓' if v < 1e-3 else '✗'} {v:.1g}" for v in row] for row in values]
-    trace = {"type": "heatmap", "x": [t.replace(" ", "<br>", 1) for t in transformations],
-             "y": [norm_label(n) for n in norms], "z": z, "text": text,
-             "texttemplate": "%{text}", "zmin": -16, "zmax": 1,
+    trace = {"type": "heatmap", "x": [norm_label(n) for n in norms], "y": transformations,
+             "z": z, "text": text, "texttemplate": "%{text}", "zmin": -16, "zmax": 1,
              "colorscale": [[0, "#1a9850"], [0.75, "#fee08b"], [1, "#d73027"]],
-             "colorbar": {"title": {"text": "log₁₀ change"}},
-             "hovertemplate": "%{y}, %{x}<br>largest change %{text}<extra></extra>"}
+             "colorbar": {"title": {"text": "log₁₀<br>change"}, "thickness": 12},
+             "hovertemplate": "%{x}, %{y}<br>largest change %{text}<extra></extra>"}
     return style.figure([trace], style.layout(
         "Largest change of any output value (✓ under 10⁻³)",
-        "transformation", "norm", height=340,
-        yaxis={"autorange": "reversed"}, showlegend=False))
+        "norm", "transformation", height=360,
+        yaxis={"autorange": "reversed", "automargin": True}, showlegend=False))
 
 
 # --- 6. speed ---------------------------------------------------------------------------------
