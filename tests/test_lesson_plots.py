@@ -218,11 +218,14 @@ def test_the_paired_speed_ratio_shows_each_interval_and_verdict(figures):
         assert bar.error_y.array[0] == pytest.approx(row["high"] - row["ratio"])
         assert bar.error_y.arrayminus[0] == pytest.approx(row["ratio"] - row["low"])
         assert f"[{row['low']:.2f}, {row['high']:.2f}], n = 3" in bar.customdata[0]
-    assert [bar.text[0].split("<br>")[1] for bar in bars] == ["cheaper", "not settled"]
+    # written under each bar: its implementation, ratio and verdict
+    assert [bar.x[1][0] for bar in bars] == [
+        f"{row['implementation']}<br>{row['ratio']:.2f}×<br>{word}"
+        for (_, row), word in zip(paired.iterrows(), ["cheaper", "not settled"])]
     assert [shape.y0 for shape in figures["speed_paired"].layout.shapes] == [1, 0.95]
     low, high = figures["speed_paired"].layout.yaxis.range  # log10 units
     assert 10 ** low <= paired["low"].min() and paired["high"].max() <= 10 ** high  # no whisker
-    assert all(b.textposition == "inside" for b in bars)  # clear of the 1x line
+    assert all(b.text is None for b in bars)  # nothing written over the hatching or whiskers
 
 def test_the_running_traces_show_the_true_value_and_the_buffers(figures):
     data = figures["running_mean"].data

@@ -348,8 +348,9 @@ def speed_times(times: pd.DataFrame) -> go.Figure:
         "Forward + backward time by input size",
         "input size (rows × features, and elements; log scale)",
         "median time (ms, log scale)", xaxis=xaxis,
-        yaxis={"type": "log", "dtick": 1}, margin={"b": 140},
-        height=480))
+        yaxis={"type": "log", "dtick": 1}, margin={"b": 170},
+        legend={"y": -0.42},  # under the two-line size labels and the axis title
+        height=510))
 
 
 VERDICT_WORDS = {"holds": "cheaper", "does not hold": "not cheaper", "not settled": "not settled"}
@@ -359,36 +360,38 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
     """RMS norm's time over layer norm's per implementation and size; below 1: RMS is cheaper.
 
     Every bar is RMS norm's colour, as everywhere; the implementation is the bar's hatching
-    (as it is the line style in speed_times). Labels sit inside the bars at their foot, clear
-    of the 1× line and the whiskers. Given speed.paired_ratios (columns low, high, n,
-    verdict), each bar has its 95% interval as an error bar and its verdict in the label;
-    `threshold` draws the rule (e.g. 0.95×) dotted.
+    (as it is the line style in speed_times). Each bar's ratio is written under it, on the
+    axis (size, then implementation: a two-level axis), where no hatching, whisker or line
+    crosses it. Given speed.paired_ratios (columns low, high, n, verdict), each bar has its
+    95% interval as an error bar and its verdict in that label; `threshold` draws the rule
+    (e.g. 0.95×) dotted.
     """
     traces, color = [], norm_color("rms")
     with_interval = {"low", "high", "n", "verdict"} <= set(ratios.columns)
     for implementation in dict.fromkeys(ratios["implementation"]):
         rows = ratios[ratios["implementation"] == implementation]
-        trace = {"type": "bar", "x": rows["size"].to_numpy(), "y": rows["ratio"].to_numpy(),
-                 "name": implementation,
+        labels = [f"{implementation}<br>{r:.2f}×" for r in rows["ratio"]]
+        if with_interval:
+            labels = [f"{label}<br>{VERDICT_WORDS.get(v, v)}"
+                      for label, v in zip(labels, rows["verdict"])]
+        trace = {"type": "bar", "x": [rows["size"].tolist(), labels],
+                 "y": rows["ratio"].to_numpy(), "name": implementation,
                  "marker": {"color": style.rgba(color, 0.55), "line": {"color": color,
                                                                         "width": 1.5},
                             "pattern": {"shape": IMPLEMENTATION_PATTERN.get(implementation, ""),
                                         "fgcolor": color, "solidity": 0.3}},
-                 "text": [f"{r:.2f}×" for r in rows["ratio"]], "textposition": "inside",
-                 "insidetextanchor": "start", "textfont": {"color": "#000000"}}
+                 "hovertemplate": "%{x}: %{y:.2f}×<extra></extra>"}
         if with_interval:
             finite = np.isfinite(rows["high"].to_numpy())  # one round: no interval to draw
             trace["error_y"] = {
                 "type": "data", "symmetric": False, "color": "#000000", "thickness": 1.5,
                 "array": np.where(finite, rows["high"] - rows["ratio"], 0.0),
                 "arrayminus": np.where(finite, rows["ratio"] - rows["low"], 0.0)}
-            trace["text"] = [f"{r:.2f}×<br>{VERDICT_WORDS.get(v, v)}"
-                             for r, v in zip(rows["ratio"], rows["verdict"])]
             trace["customdata"] = [
                 f"{r:.2f}× [{lo:.2f}, {hi:.2f}], n = {n} rounds: {v}"
                 for r, lo, hi, n, v in zip(rows["ratio"], rows["low"], rows["high"], rows["n"],
                                            rows["verdict"])]
-            trace["hovertemplate"] = "%{x}: %{customdata}<extra>%{fullData.name}</extra>"
+            trace["hovertemplate"] = "%{customdata}<extra>%{fullData.name}</extra>"
         traces.append(trace)
     # a log axis: 0.5x and 2x sit as far from 1 as they are (the interval is symmetric there),
     # and one wide whisker does not flatten every other bar
@@ -408,11 +411,13 @@ def speed_ratio(ratios: pd.DataFrame, threshold: float | None = None) -> go.Figu
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold,
                        "y1": threshold, "layer": "below",
                        "line": {"color": TRUTH_COLOR, "width": 1.5, "dash": "dot"}})
-    title = "RMS norm time ÷ layer norm time (below the line: RMS is cheaper)"
+    title = "RMS norm time ÷ layer norm time<br>(below 1×: RMS is cheaper)"  # fits a phone
     return style.figure(traces, style.layout(
-        title, "input size (rows × features)",
-        "time ratio RMS / layer (log scale)" + (", 95% interval" if with_interval else ""),
-        barmode="group", yaxis=yaxis, shapes=shapes, **WIDE))
+        title, "input size (rows × features), implementation",
+        "RMS ÷ layer time (log scale)",  # short: the caption says what the whiskers are
+        barmode="overlay", bargap=0.15, yaxis=yaxis, shapes=shapes,
+        xaxis={"type": "multicategory", "tickfont": {"size": 11}},
+        **{**WIDE, "margin": {**WIDE["margin"], "t": 75}}))
 
 
 # --- claims and presets -----------------------------------------------------------------------
