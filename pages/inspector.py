@@ -63,10 +63,10 @@ def toggle_play() -> None:
     st.session_state["inspect_playing"] = not st.session_state["inspect_playing"]
 
 
-back, forward, play, _ = st.columns([1, 1, 1, 5])
-back.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,), disabled=playing)
-forward.button("Next ▶", key="inspect_next", on_click=move, args=(1,), disabled=playing)
-play.button("Pause" if playing else "Play", key="inspect_play",
+player = st.container(horizontal=True, gap="small")  # one row on a phone too (columns stack)
+player.button("◀ Previous", key="inspect_previous", on_click=move, args=(-1,), disabled=playing)
+player.button("Next ▶", key="inspect_next", on_click=move, args=(1,), disabled=playing)
+player.button("Pause" if playing else "Play", key="inspect_play",
             icon=":material/pause:" if playing else ":material/slideshow:", on_click=toggle_play,
             help="Animate from this step on; the slider follows.")
 

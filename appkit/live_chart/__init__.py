@@ -68,12 +68,15 @@ def live_charts(charts: dict[str, Slot], *, key: str, stamp: object = "",
     Call it once per script or fragment run with the same `key` (a second call in one run is
     a duplicate key; to redraw within one run, use LiveCharts). `stamp` is recorded in the
     frame (`window.__stamps`, `data-stamp`): the browser tests read what was drawn, and when.
-    toolbar=False hides plotly's mode bar, which would cover the titles of small charts.
+    The mode bar shows while the pointer is over a plot (on a phone: after a tap), as on
+    Streamlit's own charts: always shown, it covered the titles on a narrow screen.
+    toolbar=False hides it, for charts too small to want it.
     """
     _component(charts=[{"id": name, "spec": pio.to_json(slot.figure, validate=False),
                         "width": slot.width, "height": slot.height, "fill": slot.fill}
                        for name, slot in charts.items()],
-               stamp=str(stamp), config={"displaylogo": False, "displayModeBar": toolbar},
+               stamp=str(stamp),
+               config={"displaylogo": False, "displayModeBar": "hover" if toolbar else False},
                key=key, default=None)
     from appkit.show import keep_for_export  # (appkit.show draws through this module's page)
 
