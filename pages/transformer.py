@@ -108,13 +108,21 @@ if not st.session_state.get("tf_raced") or not norms:
     st.info(f"Press **Race the norms**: each norm for {steps} steps, then for the CPU seconds "
             f"layer norm needed: {2 * seeds * len(norms)} short runs.", icon=":material/timer:")
 else:
+    bars = LiveCharts("tf_race", toolbar=False)  # drawn after every run, as the curves are
+
+    def draw_race(result, stamp: str = "training") -> None:
+        bars.draw({"race": Slot(tp.race_final_loss(result.intervals), height=380)},
+                  stamp=f"{len(result.runs)}/{stamp}")
+
     race = appkit.sweep("norm_race", key="tf_norm_race", label=f"Racing {len(norms)} norms",
-                        norms=tuple(norms), seeds=tuple(range(seeds)), base=base)
+                        live=draw_race, norms=tuple(norms), seeds=tuple(range(seeds)),
+                        base=base)
 if race is not None and not race.intervals.empty:
+    draw_race(race, "final")
+    st.caption("Equal time gives every norm the thread CPU seconds layer norm needed for the "
+               "steps above (other jobs on the machine do not count): a cheaper norm gets "
+               "more steps in.")
     st.info(lesson.race_summary(race.intervals), icon=":material/timer:")
-    appkit.chart(st, tp.race_final_loss(race.intervals), key="tf_race", caption=(
-        "Equal time gives every norm the thread CPU seconds layer norm needed for the steps "
-        "above (other jobs on the machine do not count): a cheaper norm gets more steps in."))
     with st.expander("The numbers"):
         st.dataframe(race.runs, hide_index=True, width="stretch")
 

@@ -213,24 +213,40 @@ def test_every_page_opens_without_an_exception_and_draws_its_charts(server, cont
         screenshot(page, screenshot_dir, nav_page.name)
 
 
-def test_the_transformer_curves_come_in_seed_by_seed_and_stay_painted(server, context):
-    """The lesson's training-loss chart is drawn after every run, in one frame that is never
-    blank once drawn: every setting is on it after the first seed's four runs, long before
-    the twelfth. (40 steps: not the default the test above trained, so not a replay.)"""
+def test_the_transformer_charts_come_in_seed_by_seed_and_stay_painted(server, context):
+    """The lesson's training-loss chart, then its race chart, are drawn after every run, each
+    in one frame that is never blank once drawn: every setting is on the first after the
+    first seed's four runs, long before the twelfth, and both norms are on the second after
+    two runs. (40 steps: not the default the test above trained, so not a replay.)"""
     from painted import start_dom_probe, stop_dom_probe
 
-    page = open_page(context, server.url + "/transformer?run_steps=40")
+    def drawn(chart: str) -> tuple[list[str], dict]:
+        probe = stop_dom_probe(page)
+        no_exception(page)
+        frames = [f.content_frame for f in page.locator(LIVE_FRAME).all()]  # one per chart
+        stamps = next(f.locator("body").evaluate("() => window.__stamps") for f in frames
+                      if f.locator(f"[data-chart='{chart}']").count())
+        return stamps, probe
+
+    page = open_page(context, server.url + "/transformer?run_steps=40&race=layer,rms")
     start_dom_probe(page, "[data-chart='curves']")
     button(page, "tf_run").click()
     wait_idle(page, 240_000)
-    probe = stop_dom_probe(page)
-    no_exception(page)
-    stamps = live_frame(page).locator("body").evaluate("() => window.__stamps")
+    stamps, probe = drawn("curves")
     assert stamps[-1] == "12/3/final", stamps
     during = [stamp for stamp in stamps if stamp.endswith("/training")]
     assert "4/1/training" in during and len(set(during)) >= 3, stamps
     assert probe["frames"] > 30 and probe["blank"] == 0 and probe["flips"] == 0, probe
     assert probe["updates_seen"] >= 2, probe  # "1 of 3 seeds so far", ..., then the plain title
+
+    start_dom_probe(page, "[data-chart='race']")
+    button(page, "tf_race_run").click()
+    wait_idle(page, 240_000)
+    stamps, probe = drawn("race")
+    assert stamps[-1] == "12/final", stamps  # 2 norms x 3 seeds x (equal steps, equal time)
+    during = [stamp for stamp in stamps if stamp.endswith("/training")]
+    assert "2/training" in during and len(set(during)) >= 3, stamps
+    assert probe["frames"] > 30 and probe["blank"] == 0 and probe["flips"] == 0, probe
 
 
 # --- the live lab ------------------------------------------------------------------------------

@@ -62,6 +62,21 @@ def test_every_setting_is_reported_after_its_first_seed_and_the_last_report_is_t
                 ) == [(p, w, s) for p in ("before", "after") for w in (0, 10) for s in (0, 1)]
 
 
+def test_the_race_reports_every_norm_after_its_first_seed_and_ends_with_its_result():
+    reports = []
+    result = lesson.norm_race(norms=("layer", "rms"), seeds=(0, 1),
+                              base=SMALL.replace(steps=10), progress=lambda f, partial:
+                              reports.append(partial))
+    assert len(reports) == 8
+    first_seed = reports[1]
+    assert first_seed.runs[["norm", "seed"]].values.tolist() == [["layer", 0], ["rms", 0]]
+    for got, want in zip(reports[-1], result):
+        pd.testing.assert_frame_equal(got, want)
+    assert list(zip(result.runs["budget"], result.runs["norm"], result.runs["seed"])) == [
+        (b, n, s) for b in ("equal steps", "equal time") for n in ("layer", "rms")
+        for s in (0, 1)]
+
+
 def test_the_sentences_quote_the_frames(warmup, race):
     text = lesson.warmup_summary(warmup.intervals)
     for row in warmup.intervals.itertuples():

@@ -224,18 +224,18 @@ def norm_race(
     time"; default: the layer-norm runs' mean CPU time at equal steps, or the first norm's).
 
     Returns (runs, intervals): one row per (norm, budget, seed) and the t intervals of the
-    validation loss, accuracies, steps, CPU time and wall time per (norm, budget).
+    validation loss, accuracies, steps, CPU time and wall time per (norm, budget). Each budget
+    trains seed by seed, and `progress(fraction, partial)` reports the race so far.
     """
     base = base.replace(norm_position="before")
-    grid = [(n, s) for n in norms for s in seeds]
-    sweep = Sweep(2 * len(grid), progress, should_stop)
+    sweep = Sweep(2 * len(norms) * len(seeds), progress, should_stop)
     rows = []
     for budget in ("equal steps", "equal time"):
         if budget == "equal time" and seconds is None and rows:
             reference = [r for r in rows if r["norm"] == ("layer" if "layer" in norms
                                                           else norms[0])]
             seconds = sum(r["cpu_time"] for r in reference) / len(reference)
-        for norm, seed in grid:
+        for seed, norm in product(seeds, norms):  # seed by seed: every norm after one seed
             if sweep.stopped():
                 break
             cfg = base.replace(norm=norm, seed=seed)
@@ -247,7 +247,14 @@ def norm_race(
                 break
             row = _run_row(trained, dict(norm=norm, budget=budget, seed=seed))
             rows.append({k: row[k] for k in RACE_COLUMNS})
-            sweep.advance()
+            sweep.advance(_race_result(rows, norms))
+    return _race_result(rows, norms)
+
+
+def _race_result(rows: list[dict], norms: Sequence[str]) -> NormRace:
+    """The race so far, budget by budget, norm by norm (in `norms`' order), seed by seed."""
+    budgets = ("equal steps", "equal time")
+    rows = sorted(rows, key=lambda row: (budgets.index(row["budget"]), norms.index(row["norm"])))
     runs = frame(rows, RACE_COLUMNS)
     spread = intervals(runs, ("norm", "budget"),
                        ("val_loss", "val_accuracy", "sequence_accuracy", "steps_run",
