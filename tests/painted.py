@@ -126,10 +126,10 @@ _PROBE_JS = r"""
         if (r.height < 40 || r.width < 40) continue;
         const top = r.top + off;
         if (P.top !== undefined && Math.abs(top - P.top) > 30) continue;   // same chart slot only
-        // plotly: a non-empty trace path, heatmap image, or echarts/vega canvas/svg mark
+        // plotly: a non-empty trace path, heatmap image or bar, or echarts/vega canvas/svg mark
         const line = [...root.querySelectorAll('path.js-line')].some(
           p => (p.getAttribute('d') || '').length > 10);
-        const img = root.querySelector('.heatmaplayer image, canvas, svg .mark-line path');
+        const img = root.querySelector('.heatmaplayer image, .barlayer .point path, canvas, svg .mark-line path');
         if (line || img) {
           if (P.top === undefined) P.top = top;
           const t = root.querySelector('.gtitle'); if (t) P.titles.add(t.textContent);
