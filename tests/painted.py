@@ -129,7 +129,8 @@ _PROBE_JS = r"""
         // plotly: a non-empty trace path, heatmap image or bar, or echarts/vega canvas/svg mark
         const line = [...root.querySelectorAll('path.js-line')].some(
           p => (p.getAttribute('d') || '').length > 10);
-        const img = root.querySelector('.heatmaplayer image, .barlayer .point path, canvas, svg .mark-line path');
+        const img = root.querySelector(
+          '.heatmaplayer image, .barlayer .point path, canvas, svg .mark-line path');
         if (line || img) {
           if (P.top === undefined) P.top = top;
           const t = root.querySelector('.gtitle'); if (t) P.titles.add(t.textContent);
