@@ -111,7 +111,9 @@ else:
     bars = LiveCharts("tf_race", toolbar=False)  # drawn after every run, as the curves are
 
     def draw_race(result, stamp: str = "training") -> None:
-        bars.draw({"race": Slot(tp.race_final_loss(result.intervals), height=380)},
+        so_far = "" if stamp == "final" else \
+            f"{len(result.runs)} of {2 * seeds * len(norms)} runs so far"
+        bars.draw({"race": Slot(tp.race_final_loss(result.intervals, so_far), height=380)},
                   stamp=f"{len(result.runs)}/{stamp}")
 
     race = appkit.sweep("norm_race", key="tf_norm_race", label=f"Racing {len(norms)} norms",

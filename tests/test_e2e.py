@@ -247,6 +247,7 @@ def test_the_transformer_charts_come_in_seed_by_seed_and_stay_painted(server, co
     during = [stamp for stamp in stamps if stamp.endswith("/training")]
     assert "2/training" in during and len(set(during)) >= 3, stamps
     assert probe["frames"] > 30 and probe["blank"] == 0 and probe["flips"] == 0, probe
+    assert probe["updates_seen"] >= 2, probe  # "2 of 12 runs so far", ..., the plain title
 
 
 # --- the live lab ------------------------------------------------------------------------------

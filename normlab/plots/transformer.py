@@ -65,8 +65,9 @@ def gradient_by_block(gradients: pd.DataFrame) -> go.Figure:
                                  "block (0 = nearest the input)", "‖∇W‖ (Frobenius norm)"))
 
 
-def race_final_loss(intervals: pd.DataFrame) -> go.Figure:
-    """Final validation loss per norm at equal steps and at equal time, with intervals."""
+def race_final_loss(intervals: pd.DataFrame, so_far: str = "") -> go.Figure:
+    """Final validation loss per norm at equal steps and at equal time, with intervals;
+    `so_far` ("5 of 18 runs so far") goes after the title while the race trains."""
     traces = []
     for budget, rows in intervals[intervals["metric"] == "val_loss"].groupby("budget",
                                                                              sort=False):
@@ -75,6 +76,6 @@ def race_final_loss(intervals: pd.DataFrame) -> go.Figure:
         traces.append({**bars, "name": budget, "showlegend": True,
                        "marker": {"color": [norm_color(n) for n in rows["norm"]],
                                   "pattern": {"shape": "" if budget == "equal steps" else "/"}}})
-    return figure(traces, layout("LN vs RMS vs DyT: validation loss at equal steps and equal "
-                                 "time", "norm", "validation cross-entropy (nats per digit)",
-                                 barmode="group"))
+    title = "LN vs RMS vs DyT: validation loss at equal steps and equal time"
+    return figure(traces, layout(f"{title} ({so_far})" if so_far else title, "norm",
+                                 "validation cross-entropy (nats per digit)", barmode="group"))
