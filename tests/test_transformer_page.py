@@ -7,9 +7,9 @@ from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CHARTS = ["Gradient norm per block at initialisation (one batch)",
-          "Training loss: pre-LN vs post-LN, with and without warm-up",
+          "Training loss: pre-LN vs post-LN, ± warm-up<br><sup>mean over seeds</sup>",
           "Final validation loss (mean over seeds, 95% interval)",
-          "LN vs RMS vs DyT: validation loss at equal steps and equal time"]
+          "Validation loss: equal steps, equal time<br><sup>mean over seeds, 95% interval</sup>"]
 
 
 def open_page(page: str, **params) -> AppTest:

@@ -20,16 +20,22 @@ def _setting(position: str, warmup_steps: int) -> str:
 
 def warmup_curves(curves: pd.DataFrame, so_far: str = "") -> go.Figure:
     """Training loss (10-step means, averaged over seeds) by step, one line per setting;
-    `so_far` ("1 of 3 seeds so far") goes after the title while the sweep trains."""
+    `so_far` ("1 of 3 seeds so far") goes under the title while the sweep trains."""
     traces = []
     for (position, warmup), rows in curves.groupby(["position", "warmup_steps"], sort=False):
         mean = rows.groupby("step")["train_loss"].mean()
         traces.append({"type": "scatter", "mode": "lines", "name": _setting(position, warmup),
                        "x": mean.index.tolist(), "y": mean.tolist(),
                        "line": {"color": SETTING_COLORS.get((position, bool(warmup)))}})
-    title = "Training loss: pre-LN vs post-LN, with and without warm-up"
-    return figure(traces, layout(f"{title} ({so_far})" if so_far else title,
-                                 AXIS_TITLES["step"], AXIS_TITLES["train_loss"]))
+    return figure(traces, layout(_titled("Training loss: pre-LN vs post-LN, ± warm-up",
+                                         so_far or "mean over seeds"),
+                                 AXIS_TITLES["step"], AXIS_TITLES["train_loss"],
+                                 margin={"t": 70}))
+
+
+def _titled(title: str, line: str) -> str:
+    """A title short enough for a phone, and a smaller second line under it."""
+    return f"{title}<br><sup>{line}</sup>"
 
 
 def _bars(rows: pd.DataFrame, names: list[str], colors: list[str | None]) -> dict:
@@ -67,7 +73,7 @@ def gradient_by_block(gradients: pd.DataFrame) -> go.Figure:
 
 def race_final_loss(intervals: pd.DataFrame, so_far: str = "") -> go.Figure:
     """Final validation loss per norm at equal steps and at equal time, with intervals;
-    `so_far` ("5 of 18 runs so far") goes after the title while the race trains."""
+    `so_far` ("5 of 18 runs so far") goes under the title while the race trains."""
     traces = []
     for budget, rows in intervals[intervals["metric"] == "val_loss"].groupby("budget",
                                                                              sort=False):
@@ -76,6 +82,7 @@ def race_final_loss(intervals: pd.DataFrame, so_far: str = "") -> go.Figure:
         traces.append({**bars, "name": budget, "showlegend": True,
                        "marker": {"color": [norm_color(n) for n in rows["norm"]],
                                   "pattern": {"shape": "" if budget == "equal steps" else "/"}}})
-    title = "LN vs RMS vs DyT: validation loss at equal steps and equal time"
-    return figure(traces, layout(f"{title} ({so_far})" if so_far else title, "norm",
-                                 "validation cross-entropy (nats per digit)", barmode="group"))
+    return figure(traces, layout(_titled("Validation loss: equal steps, equal time",
+                                         so_far or "mean over seeds, 95% interval"), "norm",
+                                 "validation cross-entropy (nats per digit)", barmode="group",
+                                 margin={"t": 70}))
