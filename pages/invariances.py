@@ -51,11 +51,12 @@ measured["agrees?"] = [
     "✓" if name not in set(mismatches["transformation"]) else "✗ " + ", ".join(
         norm_label(n) for n in mismatches[mismatches["transformation"] == name]["norm"])
     for name in order]
+narrow = {name: st.column_config.TextColumn(width="small") for name in measured.columns}
 measured_col, paper_col = st.columns(2)
 measured_col.markdown("**Measured here**")
-measured_col.dataframe(measured, width="stretch")
+measured_col.dataframe(measured, width="stretch", column_config=narrow)  # (fits a phone)
 paper_col.markdown("**The papers**")
-paper_col.dataframe(paper, width="stretch")
+paper_col.dataframe(paper, width="stretch", column_config=narrow)
 st.caption("✓: the output did not change (largest change under 10⁻³; eps keeps rescalings "
            "from being exact). Paper: Ba et al. Table 1 for batch and layer norm, Zhang & "
            "Sennrich for RMS norm.")
