@@ -14,10 +14,11 @@ st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.2rem;padding-
 cfg = appkit.sidebar()
 # Home's Start trains at once; a link replays its run if this server has it (watching it train
 # is the lesson, so one it has not trained waits for Train, with a note)
+linked = appkit.opened_by_link()
 if st.session_state.pop("autostart", False) or (
-        appkit.opened_by_link() and appkit.run_store().get(cfg) is not None):
+        linked and appkit.run_store().get(cfg) is not None):
     live.start(cfg)
-elif appkit.opened_by_link():  # a toast: the lab's one screen keeps its layout
+elif linked:  # a toast: the lab's one screen keeps its layout
     st.toast("Opened from a link with its settings: press **Train** to watch it train.",
              icon="🔗")
 if live.state() not in ("idle", "done") and live.job().config != cfg:

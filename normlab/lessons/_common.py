@@ -32,12 +32,13 @@ class Sweep:
     def stopped(self) -> bool:
         return self.should_stop is not None and bool(self.should_stop())
 
-    def advance(self, partial=None) -> None:
-        """One more done; `partial`, if given, is the result so far (a page draws it live)."""
+    def advance(self, partial: Callable[[], object] | None = None) -> None:
+        """One more done; `partial()`, if given, builds the result so far (a page draws it
+        live), called only when there is a progress callback to report it to."""
         self.done += 1
         if self.progress is not None:
             fraction = min(self.done / self.total, 1.0)
-            self.progress(fraction) if partial is None else self.progress(fraction, partial)
+            self.progress(fraction) if partial is None else self.progress(fraction, partial())
 
 
 def frame(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:

@@ -165,8 +165,8 @@ def warmup_sweep(
             curves.append({**key, "step": start + len(window),
                            "train_loss": sum(window) / len(window)})
         if seed == seeds[0] and samples and trained.status == "finished":
-            shown += _samples(trained, dict(position=position, warmup_steps=warmup), samples)
-        sweep.advance(_warmup_result(runs, curves, shown, settings))
+            shown.extend(_samples(trained, dict(position=position, warmup_steps=warmup), samples))
+        sweep.advance(lambda: _warmup_result(runs, curves, shown, settings))
     return _warmup_result(runs, curves, shown, settings)
 
 
@@ -247,7 +247,7 @@ def norm_race(
                 break
             row = _run_row(trained, dict(norm=norm, budget=budget, seed=seed))
             rows.append({k: row[k] for k in RACE_COLUMNS})
-            sweep.advance(_race_result(rows, norms))
+            sweep.advance(lambda: _race_result(rows, norms))
     return _race_result(rows, norms)
 
 
